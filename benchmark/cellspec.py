@@ -1,0 +1,90 @@
+"""The unit of work: one cell of a suite's grid, independent of where or how it runs.
+
+A :class:`CellSpec` holds everything that changes a run's result except the seed. The grid
+(``benchmark.grid``) builds them from a suite; the engine (``benchmark.engine.run_cell``)
+trains them; the store keys runs by ``cell_id(spec, seed)``. This module is plain data (no
+JAX), so orchestration, store and reports can import it anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+ALL_LABELS = 0
+"""``labels_per_class`` value meaning: every label of the target's train split."""
+
+
+def _freeze(d: dict[str, Any] | None) -> dict[str, Any]:
+    return json.loads(json.dumps(d or {}, sort_keys=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """The one input format a suite trains on: every dataset is resized / channel-mapped to it."""
+
+    height: int = 28
+    width: int = 28
+    channels: int = 1
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSpec:
+    """One (source, target, strategy, budget) cell, all seeds alike.
+
+    source: dataset name with optional transform spec (``font_digits@label_noise=0.4``), or
+        ``None`` for strategies that use no source (``scratch``).
+    target: dataset name with optional transform spec.
+    strategy: registered strategy name; ``strategy_params`` its parameters (fully resolved).
+    labels_per_class: target label budget; ``ALL_LABELS`` (0) means the whole train split.
+    backbone / backbone_params: registered model name and its constructor arguments.
+    pretrain: source pretraining schedule (steps, batch_size, learning_rate, ...).
+    train: target training schedule (steps, batch_size, learning_rate, eval_every, ...).
+    """
+
+    source: str | None
+    target: str
+    strategy: str
+    labels_per_class: int
+    input_spec: InputSpec = InputSpec()
+    strategy_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    backbone: str = "lenet"
+    backbone_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pretrain: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("strategy_params", "backbone_params", "pretrain", "train"):
+            d[key] = _freeze(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellSpec:
+        d = dict(d)
+        d["input_spec"] = InputSpec(**d.get("input_spec", {}))
+        return cls(**d)
+
+    @property
+    def strategy_label(self) -> str:
+        """Display name: the strategy with its distinguishing parameters, e.g. ``finetune_partial(k=2)``."""
+        shown = {k: v for k, v in sorted(self.strategy_params.items()) if k in _LABEL_PARAMS}
+        if not shown:
+            return self.strategy
+        return f"{self.strategy}(" + ",".join(f"{k}={v}" for k, v in shown.items()) + ")"
+
+
+# Strategy parameters that make two cells different *methods* in a report (not just tuning).
+_LABEL_PARAMS = {"k", "frozen_blocks", "trainable_blocks"}
+
+
+def cell_id(spec: CellSpec, seed: int) -> str:
+    """Content address of one run: the same cell and seed in any suite is the same run."""
+    payload = json.dumps({"cell": spec.to_dict(), "seed": int(seed)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
