@@ -13,8 +13,11 @@ import hashlib
 import json
 from typing import Any
 
-ALL_LABELS = 0
-"""``labels_per_class`` value meaning: every label of the target's train split."""
+ALL_LABELS = -1
+"""``labels_per_class`` value meaning: every label of the target's train split ("all" in YAML).
+
+``labels_per_class == 0`` means no target labels at all (unsupervised domain adaptation:
+``source_only``, ``dann``, ``self_training`` with only the unlabeled pool)."""
 
 
 def _freeze(d: dict[str, Any] | None) -> dict[str, Any]:
@@ -42,7 +45,8 @@ class CellSpec:
         ``None`` for strategies that use no source (``scratch``).
     target: dataset name with optional transform spec.
     strategy: registered strategy name; ``strategy_params`` its parameters (fully resolved).
-    labels_per_class: target label budget; ``ALL_LABELS`` (0) means the whole train split.
+    labels_per_class: target label budget per class; ``ALL_LABELS`` (-1) means the whole train
+        split, 0 means no target labels (unsupervised adaptation).
     backbone / backbone_params: registered model name and its constructor arguments.
     pretrain: source pretraining schedule (steps, batch_size, learning_rate, ...).
     train: target training schedule (steps, batch_size, learning_rate, eval_every, ...).
