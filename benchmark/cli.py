@@ -11,6 +11,7 @@ from benchmark.errors import UserError
 # One module per command group; each defines ``register(subparsers)`` and sets ``func``.
 COMMAND_MODULES = [
     "benchmark.commands.data",
+    "benchmark.commands.demo",
 ]
 
 
