@@ -1,0 +1,151 @@
+"""Statistics over seeds and the transfer table, on constructed inputs with known answers."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.analysis.stats import mean_ci, paired_bootstrap_ci, spearman_ci
+from benchmark.analysis.transfer import (
+    INCONCLUSIVE,
+    NEGATIVE,
+    POSITIVE,
+    cell_summary,
+    strategy_ranking,
+    transfer_table,
+)
+
+
+def test_t_interval_matches_textbook_value():
+    # n=4, mean 2.5, s = sqrt(5/3); t_{0.975,3} = 3.182446305284263
+    est = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = 3.182446305284263 * math.sqrt(5 / 3) / 2
+    assert est.n == 4 and est.mean == pytest.approx(2.5)
+    assert (est.low, est.high) == pytest.approx((2.5 - half, 2.5 + half))
+
+
+@pytest.mark.parametrize("method", ["t", "bootstrap"])
+def test_ci_covers_the_true_mean_at_about_the_nominal_rate(method):
+    rng = np.random.default_rng(123)
+    trials, n = 400 if method == "t" else 200, 10
+    covered = 0
+    for i in range(trials):
+        est = mean_ci(rng.normal(0.7, 0.05, size=n), method=method, n_bootstrap=1000, seed=i)
+        covered += est.low <= 0.7 <= est.high
+    rate = covered / trials
+    # t is exact for normal data; the percentile bootstrap under-covers a little at n=10.
+    assert (0.91 <= rate <= 0.99) if method == "t" else (0.84 <= rate <= 0.98), rate
+
+
+def test_no_interval_below_two_seeds_and_non_finite_values_dropped():
+    one = mean_ci([0.5, float("nan")])
+    assert one.n == 1 and one.mean == 0.5 and math.isnan(one.low) and not one.has_ci
+    assert "no CI" in one.format()
+    assert mean_ci([]).n == 0
+
+
+def test_paired_bootstrap_is_deterministic_and_cancels_shared_seed_noise():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.2, size=8)  # large seed effect common to both arms
+    a, b = 0.6 + shared + 0.01, 0.6 + shared
+    est = paired_bootstrap_ci(a, b, seed=3)
+    assert est == paired_bootstrap_ci(a, b, seed=3)
+    assert est.mean == pytest.approx(0.01) and est.low == pytest.approx(0.01) and est.high == pytest.approx(0.01)
+    unpaired_width = mean_ci(a).high - mean_ci(a).low
+    assert est.high - est.low < unpaired_width / 100
+
+
+def test_spearman_of_a_monotone_relation_is_one():
+    x = np.arange(10.0)
+    est = spearman_ci(x, np.exp(x))
+    assert est.mean == pytest.approx(1.0) and est.n == 10
+    assert spearman_ci(x, -x).mean == pytest.approx(-1.0)
+    assert math.isnan(spearman_ci(x, np.ones(10)).mean)
+
+
+def _runs(rows):
+    cols = ["source", "target", "strategy", "strategy_label", "labels_per_class", "seed", "status", "accuracy"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["run_id"] = [f"r{i}" for i in range(len(frame))]
+    return frame
+
+
+def _grid(seeds=(0, 1, 2, 3, 4)):
+    """scratch ≈ 0.80; 'good' source +0.05 (positive), 'bad' −0.10 (negative), 'meh' ±0.02 alternating."""
+    rows = []
+    for s in seeds:
+        noise = 0.03 * ((s * 7) % 5 - 2)  # seed effect shared by every strategy
+        rows.append((None, "tgt", "scratch", "scratch", 10, s, "ok", 0.80 + noise))
+        rows.append(("good", "tgt", "finetune_full", "finetune_full", 10, s, "ok", 0.85 + noise))
+        rows.append(("bad", "tgt", "finetune_full", "finetune_full", 10, s, "ok", 0.70 + noise))
+        rows.append(("meh", "tgt", "finetune_full", "finetune_full", 10, s, "ok",
+                     0.80 + noise + (0.02 if s % 2 else -0.02)))
+    return rows
+
+
+def test_ntg_sign_and_verdicts_on_a_hand_built_grid():
+    table = transfer_table(_runs(_grid()), n_bootstrap=2000).set_index("source")
+    assert table.loc["bad", "ntg_mean"] == pytest.approx(0.10)
+    assert table.loc["bad", "gain_mean"] == pytest.approx(-0.10)
+    assert table.loc["bad", "verdict"] == NEGATIVE
+    assert table.loc["good", "ntg_mean"] == pytest.approx(-0.05)
+    assert table.loc["good", "verdict"] == POSITIVE
+    assert table.loc["meh", "ntg_low"] < 0 < table.loc["meh", "ntg_high"]
+    assert table.loc["meh", "verdict"] == INCONCLUSIVE
+    assert (table["n_pairs"] == 5).all()
+
+
+def test_gain_is_paired_by_seed_and_unpaired_seeds_do_not_count():
+    rows = _grid(seeds=(0, 1, 2))
+    rows.append(("bad", "tgt", "finetune_full", "finetune_full", 10, 9, "ok", 0.1))  # no scratch seed 9
+    rows.append((None, "tgt", "scratch", "scratch", 10, 1, "diverged", None))
+    table = transfer_table(_runs(rows)).set_index("source")
+    assert table.loc["bad", "n_pairs"] == 3
+    assert table.loc["bad", "acc"].n == 4
+
+
+def test_single_seed_is_called_out_not_judged():
+    table = transfer_table(_runs(_grid(seeds=(0,))))
+    assert all(v.startswith("too few paired seeds") and "n=1" in v for v in table["verdict"])
+
+
+def test_cell_summary_counts_diverged_and_failed_runs():
+    rows = _grid(seeds=(0, 1))
+    rows.append(("bad", "tgt", "finetune_full", "finetune_full", 10, 2, "diverged", None))
+    rows.append(("bad", "tgt", "finetune_full", "finetune_full", 10, 3, "failed", None))
+    cells = cell_summary(_runs(rows)).set_index("source")
+    assert cells.loc["bad", "n"] == 2 and cells.loc["bad", "n_runs"] == 4
+    assert cells.loc["bad", "n_diverged"] == 1 and cells.loc["bad", "n_failed"] == 1
+
+
+def test_strategy_ranking_overall_and_per_budget():
+    rows = []
+    for s in (0, 1):
+        for lpc, (scr, lp, ft) in {1: (0.3, 0.5, 0.4), 100: (0.9, 0.7, 0.95)}.items():
+            rows.append((None, "t", "scratch", "scratch", lpc, s, "ok", scr))
+            for src in ("a", "b"):
+                rows.append((src, "t", "linear_probe", "linear_probe", lpc, s, "ok", lp))
+                rows.append((src, "t", "finetune_full", "finetune_full", lpc, s, "ok", ft))
+    runs = _runs(rows)
+    per_budget = strategy_ranking(runs, by_budget=True).set_index(["labels_per_class", "strategy_label"])
+    assert per_budget.loc[(1, "linear_probe"), "mean_rank_value"] == 1.0
+    assert per_budget.loc[(1, "scratch"), "mean_rank_value"] == 3.0
+    assert per_budget.loc[(100, "finetune_full"), "wins"] == 2
+    assert per_budget.loc[(100, "finetune_full"), "n_problems"] == 2
+    overall = strategy_ranking(runs).set_index("strategy_label")
+    assert overall.loc["finetune_full", "mean_rank_value"] == pytest.approx(1.5)
+    assert overall.loc["scratch", "mean_rank_value"] == pytest.approx(2.5)
+    assert overall.loc["finetune_full", "n_problems"] == 4
+
+
+def test_analysis_and_report_never_import_jax():
+    code = ("import sys, benchmark.analysis.transfer, benchmark.analysis.gap, "
+            "benchmark.analysis.transferability, benchmark.report.html, benchmark.report.plots, "
+            "benchmark.commands.report; bad = [m for m in sys.modules if m == 'jax' or "
+            "m.startswith(('jax.', 'flax', 'optax'))]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
