@@ -1,0 +1,48 @@
+"""What a reproduction module declares: the paper, how its runs map to its conditions, its claims.
+
+Each paper module (``yosinski2014``, ``ganin2016``, ``wang2019``) defines ``PAPER = Paper(...)``.
+The runner (:mod:`benchmark.reproduce.runner`) loads ``suites/papers/<name>.yaml``, applies
+``quick`` for ``--quick``, runs the grid through the normal store, then calls
+``tidy(runs) -> frame``, ``claims(frame) -> [Claim]`` and ``figure(frame) -> Figure``. All three
+are pure functions of the store's runs frame (no JAX), so tests can feed constructed results
+with known verdicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from benchmark.reproduce.claims import Claim
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    """One reproducible paper.
+
+    name: CLI name and file stem (``suites/papers/<name>.yaml``, ``reports/papers/<name>.html``).
+    title / citation: shown at the top of the report.
+    setup: the paper's own experiment, in one paragraph.
+    differences: where our data or scale differ from the paper, said plainly.
+    quick: overrides merged into the suite for ``--quick`` (top-level keys of the suite schema;
+        mappings such as ``train`` are merged key by key). Shown in the report.
+    tidy: ``runs_frame -> frame`` of the paper's conditions (one row per run).
+    claims: ``tidy frame -> [Claim]``.
+    figure: ``tidy frame -> matplotlib Figure`` mirroring the paper's figure; ``figure_caption``.
+    table: ``tidy frame -> DataFrame`` of per-condition means with CIs (CSV and HTML).
+    """
+
+    name: str
+    title: str
+    citation: str
+    setup: str
+    differences: tuple[str, ...]
+    quick: dict[str, Any]
+    tidy: Callable[[pd.DataFrame], pd.DataFrame]
+    claims: Callable[[pd.DataFrame], list[Claim]]
+    figure: Callable[[pd.DataFrame], Any]
+    figure_caption: str
+    table: Callable[[pd.DataFrame], pd.DataFrame]

@@ -1,0 +1,237 @@
+"""Yosinski, Clune, Bengio & Lipson 2014, "How transferable are features in deep neural
+networks?" (NeurIPS 2014), Figure 2: transfer of the first n layers between two halves of one
+dataset's classes.
+
+Conditions (paper §2, Fig. 1), for each layer n (number of bottom blocks copied):
+
+* ``baseA`` / ``baseB``: trained from scratch on half A / half B with all its labels.
+* ``BnB`` (selffer): the first n blocks of baseB, frozen; the blocks above re-initialised and
+  trained on B. ``BnB+``: the same but every block fine-tuned.
+* ``AnB`` (transfer): the first n blocks of baseA, frozen; the rest trained on B.
+  ``AnB+``: the same but every block fine-tuned.
+
+Claims checked (the paper's Fig. 2 and §4.1):
+
+1. ``anb_falls``: AnB accuracy falls as n grows (features become specific to A).
+2. ``bnb_dips``: BnB dips in the middle layers and recovers at the top (co-adapted neurons
+   split in the middle are hard to relearn).
+3. ``anb_plus_ge_baseb``: AnB+ is at least as good as baseB at every n, better on average
+   (transferring then fine-tuning boosts generalisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from benchmark.analysis.stats import mean_ci
+from benchmark.reproduce import claims as C
+from benchmark.reproduce.claims import Claim
+from benchmark.reproduce.paper import Paper
+from benchmark.reproduce.runs import condition_table, ok, strategy_params
+
+BASE_A, BASE_B = "baseA", "baseB"
+SELFFER, SELFFER_PLUS, TRANSFER, TRANSFER_PLUS = "BnB", "BnB+", "AnB", "AnB+"
+LAYERED = (SELFFER, SELFFER_PLUS, TRANSFER, TRANSFER_PLUS)
+TIDY_COLUMNS = ["condition", "n", "seed", "accuracy", "status"]
+
+
+def _role(strategy: str, params: dict) -> tuple[int, bool] | None:
+    """``(n copied blocks, fine-tuned?)`` of a transfer run, or None if not a Yosinski treatment.
+
+    ``finetune_partial`` with ``copy_blocks = n``: the bottom n blocks come from the source
+    model, the blocks above are re-initialised (``reinit_above = True``, Yosinski's protocol);
+    ``freeze_copied`` True gives AnB/BnB, False gives AnB+/BnB+.
+    """
+    if strategy != "finetune_partial" or "copy_blocks" not in params:
+        return None
+    return int(params["copy_blocks"]), not bool(params.get("freeze_copied", True))
+
+
+def halves(runs: pd.DataFrame) -> tuple[str | None, str | None]:
+    """``(A, B)``: B is the target of the layer-transfer runs, A the other source they use."""
+    transfer = runs[runs["source"].notna() & (runs["strategy"] == "finetune_partial")]
+    if transfer.empty:
+        scratch_targets = sorted(runs.loc[runs["strategy"] == "scratch", "target"].unique())
+        return (scratch_targets[0] if scratch_targets else None,
+                scratch_targets[1] if len(scratch_targets) > 1 else None)
+    b = transfer["target"].mode().iloc[0]
+    others = sorted(set(transfer["source"]) - {b})
+    return (others[0] if others else None), b
+
+
+def tidy(runs: pd.DataFrame) -> pd.DataFrame:
+    """The store's runs → one row per run: ``condition, n, seed, accuracy, status``.
+
+    baseA/baseB have ``n = 0``. Runs that are no Yosinski condition are dropped.
+    """
+    a, b = halves(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        condition, n = None, 0
+        if r["strategy"] == "scratch" and int(r["labels_per_class"]) == -1:
+            condition = BASE_A if r["target"] == a else BASE_B if r["target"] == b else None
+        elif r["target"] == b and r["source"] in (a, b):
+            role = _role(r["strategy"], strategy_params(r))
+            if role is not None:
+                n, plus = role
+                selffer = r["source"] == b
+                condition = (SELFFER_PLUS if plus else SELFFER) if selffer else (TRANSFER_PLUS if plus else TRANSFER)
+        if condition is not None:
+            rows.append({"condition": condition, "n": n, "seed": int(r["seed"]),
+                         "accuracy": r["accuracy"], "status": r["status"]})
+    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+
+
+def _claim_anb_falls(t: pd.DataFrame) -> Claim:
+    anb = t[t["condition"] == TRANSFER]
+    est = C.slope_ci(anb, "n", "accuracy")
+    return Claim(
+        "anb_falls", "Transfer AnB (first n layers from A, frozen) gets worse as n grows.",
+        "AnB matches baseB for n = 1–2, then falls steadily to several points below baseB at "
+        "n = 7 (Fig. 2, ImageNet halves, 8-layer AlexNet-style net).",
+        f"slope of AnB accuracy per copied block: {C.fmt(est)}",
+        C.sign_verdict(est, -1),
+        "least-squares slope of accuracy on n within each seed; t-CI of the mean slope < 0",
+        est,
+    )
+
+
+def _claim_bnb_dips(t: pd.DataFrame) -> Claim:
+    bnb = t[t["condition"] == SELFFER]
+    layers = sorted(bnb["n"].unique())
+    paper = ("BnB equals baseB at n = 1–2, drops at n = 3–6 (worst ≈ n = 4) and recovers at "
+             "n = 7 (Fig. 2): fragile co-adaptation of neighbouring layers.")
+    rule = ("per seed: mean BnB accuracy at the lowest and highest n minus mean at the middle "
+            "n; t-CI of the mean dip > 0")
+    if len(layers) < 3:
+        return Claim("bnb_dips", "Selffer BnB dips in the middle layers.", paper,
+                     f"needs BnB at ≥ 3 layers, have {len(layers)}", C.NOT_MEASURED, rule)
+    ends, middle = {layers[0], layers[-1]}, set(layers[1:-1])
+    dips = []
+    for _, g in bnb.groupby("seed"):
+        e = g.loc[g["n"].isin(ends), "accuracy"].astype(float)
+        m = g.loc[g["n"].isin(middle), "accuracy"].astype(float)
+        if e.notna().any() and m.notna().any():
+            dips.append(float(e.mean() - m.mean()))
+    est = mean_ci(dips)
+    return Claim(
+        "bnb_dips", "Selffer BnB (first n layers of baseB, frozen, rest retrained) dips in the middle layers.",
+        paper,
+        f"BnB at n ∈ {{{', '.join(map(str, sorted(ends)))}}} minus n ∈ {{{', '.join(map(str, sorted(middle)))}}}: {C.fmt(est)}",
+        C.sign_verdict(est, +1), rule, est,
+    )
+
+
+def _claim_anb_plus(t: pd.DataFrame) -> Claim:
+    base = t["condition"] == BASE_B
+    plus = t[t["condition"] == TRANSFER_PLUS]
+    per_seed = plus.groupby("seed")["accuracy"].mean()
+    base_seed = t[base].groupby("seed")["accuracy"].mean()
+    joined = pd.concat([per_seed.rename("a"), base_seed.rename("b")], axis=1, join="inner").dropna()
+    est = mean_ci((joined["a"] - joined["b"]).to_numpy())
+    verdict = C.sign_verdict(est, +1)
+    below = []
+    for n in sorted(plus["n"].unique()):
+        d = C.difference_ci(C.paired(t, (t["condition"] == TRANSFER_PLUS) & (t["n"] == n), base))
+        if d.has_ci and d.high < 0:
+            below.append(int(n))
+    if below and verdict == C.REPRODUCED:
+        verdict = C.PARTLY
+    measured = f"AnB+ − baseB averaged over n: {C.fmt(est)}"
+    if below:
+        measured += f"; CI wholly below 0 at n = {', '.join(map(str, below))}"
+    return Claim(
+        "anb_plus_ge_baseb", "Transfer + fine-tuning (AnB+) is at least as good as baseB at every n.",
+        "AnB+ lies above baseB at every n = 1–7 (Fig. 2, §4.1: a generalisation boost of about "
+        "1–2 points that lingers after fine-tuning on the whole target half).",
+        measured, verdict,
+        "per seed: mean AnB+ over n minus baseB; t-CI > 0, and no single n whose CI is wholly "
+        "below 0 (else at most partly)",
+        est,
+    )
+
+
+def claims(t: pd.DataFrame) -> list[Claim]:
+    """The three Fig. 2 claims, judged on finished runs (see module docstring)."""
+    t = ok(t)
+    return [_claim_anb_falls(t), _claim_bnb_dips(t), _claim_anb_plus(t)]
+
+
+def table(t: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy with 95% CI per (condition, n); baseA/baseB at n = 0."""
+    return condition_table(t, ["condition", "n"], order={"condition": [BASE_A, BASE_B, *LAYERED]})
+
+
+_STYLE = {  # the paper's Fig. 2 colours: selffers blue, transfers red, "+" lighter
+    SELFFER: ("#1f4e9c", "o"), SELFFER_PLUS: ("#7fa7e0", "o"),
+    TRANSFER: ("#b2182b", "D"), TRANSFER_PLUS: ("#f08080", "D"),
+}
+
+
+def figure(t: pd.DataFrame):
+    """Fig. 2 of the paper: top-1 accuracy on B vs the layer n at which the net is chopped."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    tab = table(t)
+    base = tab[tab["condition"] == BASE_B]
+    layers = sorted(tab.loc[tab["condition"].isin(LAYERED), "n"].unique())
+    if not base.empty and not math.isnan(base["mean"].iloc[0]):
+        m, lo, hi = (float(base[c].iloc[0]) for c in ("mean", "low", "high"))
+        ax.errorbar([0], [m], yerr=_yerr(m, lo, hi), fmt="o", color="white", mec="black", ms=8,
+                    ecolor="black", capsize=3, label="baseB", zorder=3)
+        ax.axhline(m, color="black", lw=0.8, ls=":")
+    for i, cond in enumerate(LAYERED):
+        rows = tab[tab["condition"] == cond].sort_values("n")
+        if rows.empty:
+            continue
+        color, marker = _STYLE[cond]
+        x = rows["n"].to_numpy(float) + (i - 1.5) * 0.06
+        ax.errorbar(x, rows["mean"], yerr=_yerr(rows["mean"], rows["low"], rows["high"]), fmt=marker + "-",
+                    color=color, capsize=3, label=("selffer " if cond.startswith("B") else "transfer ") + cond)
+    ax.set_xticks([0, *layers])
+    ax.set_xlabel("layer n at which the network is chopped and retrained")
+    ax.set_ylabel("top-1 accuracy on half B (test)")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _yerr(mean, low, high) -> np.ndarray:
+    mean, low, high = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (mean, low, high))
+    err = np.vstack([mean - low, high - mean])
+    return np.nan_to_num(err, nan=0.0)
+
+
+PAPER = Paper(
+    name="yosinski2014",
+    title="How transferable are features in deep neural networks?",
+    citation="J. Yosinski, J. Clune, Y. Bengio, H. Lipson. NeurIPS 2014 (arXiv:1411.1792), Figure 2.",
+    setup=("ImageNet's 1000 classes split at random into halves A and B (≈645k images each); an "
+           "8-layer AlexNet-style network; baseA/baseB trained from scratch on each half; for "
+           "n = 1..7 the first n layers of baseA (AnB) or baseB (BnB) are copied, frozen or "
+           "fine-tuned (+), the layers above re-initialised and trained on B; one run per point."),
+    differences=(
+        "Data: the halves are Fashion-MNIST classes 0–4 (A) and 5–9 (B), 28×28 grey, 30k train "
+        "images per half, not ImageNet halves of 500 classes.",
+        "Model: LeNet-style net with 3 blocks + head, so n = 1..3 instead of 1..7; 'middle "
+        "layers' is the single layer n = 2.",
+        "Scale: a few hundred to a few thousand SGD steps instead of 450k iterations; several "
+        "seeds per point with 95% CIs instead of one network per point.",
+    ),
+    quick={"seeds": 2, "pretrain": {"steps": 300}, "train": {"steps": 300}},
+    tidy=tidy,
+    claims=claims,
+    figure=figure,
+    figure_caption=("Mirror of the paper's Fig. 2: mean top-1 accuracy on half B with 95% CIs over "
+                    "seeds; the white circle at n = 0 is baseB (dotted line). Points are nudged "
+                    "sideways so the intervals do not overlap."),
+    table=table,
+)
