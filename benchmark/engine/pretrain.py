@@ -1,0 +1,164 @@
+"""Source models: pretrained once per (source, input spec, backbone, pretrain schedule, seed).
+
+A source model is cached as an orbax checkpoint under ``paths.checkpoint_dir()/<key>/`` with a
+``meta.json`` completion marker written last, holding a SHA-256 of the parameter bytes. On
+load, a missing marker, an unreadable checkpoint or a hash mismatch (a partial or corrupt
+write) deletes the entry and pretrains again. Writes go to a temporary directory renamed into
+place, so concurrent runners never see half a checkpoint. Within a process, models are also
+kept in memory (a grid reuses one source across many targets and strategies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from benchmark import models, paths
+from benchmark.cellspec import InputSpec
+from benchmark.engine.plan import Plan
+from benchmark.engine.schedule import resolve_pretrain
+from benchmark.engine.train import Trainer
+from benchmark.strategies.base import all_train, batch_size, supervised_loss
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class SourceModel:
+    """params: the pretrained model (source head); model_key for ``models.build``."""
+
+    params: dict
+    model_key: tuple
+    num_classes: int
+    class_names: list[str]
+    pretrain_s: float
+    from_cache: bool
+    diverged_step: int | None = None
+
+
+_memory: dict[str, SourceModel] = {}
+
+
+def cache_key(source: str, input_spec: InputSpec, backbone: str, backbone_params: dict[str, Any],
+              pretrain: dict[str, Any], seed: int) -> str:
+    """Content address of a source model (everything that changes its parameters)."""
+    payload = {
+        "version": FORMAT_VERSION,
+        "source": source,
+        "input_spec": dataclasses.asdict(input_spec),
+        "backbone": backbone,
+        "backbone_params": backbone_params,
+        "pretrain": resolve_pretrain(pretrain),
+        "seed": int(seed),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def params_digest(params: Any) -> str:
+    """SHA-256 of every leaf's path, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        arr = np.asarray(leaf)
+        h.update(jax.tree_util.keystr(path).encode())
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def get_source_model(source: str, input_spec: InputSpec, backbone: str,
+                     backbone_params: dict[str, Any], pretrain: dict[str, Any], seed: int, *,
+                     load_train: Callable[[], Any], plan: Plan,
+                     checkpoint_dir: str | os.PathLike | None = None) -> SourceModel:
+    """The pretrained source model, from memory, from disk, or trained now and saved.
+
+    load_train: returns the source train Domain (``images uint8[N,H,W,C]``, ``labels int32[N]``,
+    ``num_classes``, ``class_names``); called only when the model must be trained.
+    """
+    key = cache_key(source, input_spec, backbone, backbone_params, pretrain, seed)
+    root = paths.checkpoint_dir(checkpoint_dir)
+    entry = root / key
+    memo = f"{root.resolve()}/{key}"
+    if memo in _memory and entry.exists():
+        return dataclasses.replace(_memory[memo], pretrain_s=0.0, from_cache=True)
+    loaded = _load(entry, backbone, backbone_params, input_spec)
+    if loaded is None:
+        loaded = _train_and_save(entry, source, input_spec, backbone, backbone_params, pretrain,
+                                 seed, load_train, plan)
+    if loaded.diverged_step is None:
+        _memory[memo] = loaded
+    return loaded
+
+
+def _load(entry: Path, backbone: str, backbone_params: dict, input_spec: InputSpec) -> SourceModel | None:
+    marker = entry / "meta.json"
+    if not marker.exists():
+        if entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)
+        return None
+    try:
+        meta = json.loads(marker.read_text())
+        model_key = (backbone, tuple(sorted(backbone_params.items())), meta["num_classes"])
+        model = models.build(backbone, backbone_params, meta["num_classes"])
+        template = models.init_params(model, jax.random.key(0), input_spec.shape)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        with ocp.StandardCheckpointer() as ckptr:
+            params = ckptr.restore((entry / "params").resolve(), abstract)
+        if params_digest(params) != meta["sha256"]:
+            raise ValueError("parameter digest mismatch")
+    except Exception:  # a corrupt or partial entry of any kind is rebuilt, never trusted
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    return SourceModel(params, model_key, meta["num_classes"], meta["class_names"], 0.0, True)
+
+
+def _train_and_save(entry: Path, source: str, input_spec: InputSpec, backbone: str,
+                    backbone_params: dict, pretrain: dict, seed: int, load_train: Callable[[], Any],
+                    plan: Plan) -> SourceModel:
+    t0 = time.perf_counter()
+    domain = load_train()
+    hp = resolve_pretrain(pretrain)
+    model_key = (backbone, tuple(sorted(backbone_params.items())), int(domain.num_classes))
+    trainer = Trainer(model_key, plan)
+    key = jax.random.fold_in(jax.random.key(seed), 0x5EED)
+    init = models.init_params(trainer.model, jax.random.fold_in(key, 0), input_spec.shape)
+    data = {"images": jax.device_put(np.asarray(domain.images)),
+            "labels": jax.device_put(np.asarray(domain.labels, np.int32))}
+    hp = {**hp, "batch_size": batch_size(hp, len(domain.labels))}
+    fit = trainer.train({"model": init}, data, jax.random.fold_in(key, 1), loss=supervised_loss,
+                        labels=all_train, hp=hp, steps=hp["steps"])
+    params = fit.params["model"]
+    result = SourceModel(params, model_key, int(domain.num_classes), list(domain.class_names),
+                         time.perf_counter() - t0, False, fit.diverged_step)
+    if fit.diverged_step is None:
+        _save(entry, params, result, source)
+    return result
+
+
+def _save(entry: Path, params: dict, model: SourceModel, source: str) -> None:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            ckptr.save((tmp / "params").resolve(), params)
+            ckptr.wait_until_finished()
+        meta = {"source": source, "num_classes": model.num_classes, "class_names": model.class_names,
+                "sha256": params_digest(params), "format": FORMAT_VERSION}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another runner finished the same source first: keep theirs
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

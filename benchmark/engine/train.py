@@ -1,0 +1,247 @@
+"""The jitted training kernels and the host loop that drives them.
+
+Kernels are pure: ``step((params, opt_state), data, key, i) -> ((params, opt_state), metrics)``;
+a chunk runs ``plan.chunk_steps`` of them in one ``lax.scan(unroll=plan.unroll)``. Data lives
+on device (a dict of arrays, an argument, never a constant) and batches are index gathers, so
+one compiled kernel serves every seed and every target of the same shapes. The state buffers
+are donated. Metrics come to the host once per chunk, where a non-finite loss stops the run.
+
+Compiled kernels are cached per (loss, label rule, model, hyper-parameters, plan) in-process
+and by JAX's persistent compilation cache across processes (``enable_compilation_cache``).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmark import models, paths
+from benchmark.engine.plan import Plan
+from benchmark.strategies.base import BACKBONE, FREEZE, TRAIN, FitResult, LabelFn, LossFn
+
+EVAL_BATCH = 256
+
+_compile_seconds = threading.local()
+_cache_enabled = False
+
+
+def enable_compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache under ``paths.compilation_cache_dir()``."""
+    global _cache_enabled
+    if _cache_enabled:
+        return
+    directory = paths.compilation_cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _cache_enabled = True
+
+
+def compile_seconds() -> float:
+    """Seconds this thread has spent compiling kernels (read before/after a run for its share)."""
+    return getattr(_compile_seconds, "total", 0.0)
+
+
+def _charge(seconds: float) -> None:
+    _compile_seconds.total = compile_seconds() + seconds
+
+
+def _learning_rate(hp: Mapping[str, Any], scale: float) -> optax.Schedule | float:
+    base = hp["learning_rate"] * scale
+    if hp["lr_schedule"] == "cosine":
+        return optax.cosine_decay_schedule(base, hp["total_steps"])
+    if hp["lr_schedule"] == "dann":
+        # μ_p = μ0 / (1 + α p)^β, p = step / total, α = 10, β = 0.75 (Ganin et al. 2016, § 5.2.2).
+        total = float(hp["total_steps"])
+        return lambda step: base / (1.0 + 10.0 * step / total) ** 0.75
+    return base
+
+
+def make_optimizer(hp: Mapping[str, Any], labels: LabelFn) -> optax.GradientTransformation:
+    """SGD-momentum or Adam (+ decoupled weight decay) per label; ``"freeze"`` → set_to_zero."""
+
+    def opt(scale: float) -> optax.GradientTransformation:
+        lr = _learning_rate(hp, scale)
+        parts = []
+        if hp["weight_decay"] > 0:
+            parts.append(optax.add_decayed_weights(hp["weight_decay"]))
+        if hp["optimizer"] == "adam":
+            parts.append(optax.adam(lr))
+        else:
+            parts.append(optax.sgd(lr, momentum=hp["momentum"] or None))
+        return optax.chain(*parts)
+
+    transforms = {
+        TRAIN: opt(1.0),
+        BACKBONE: opt(float(hp.get("backbone_lr_scale", 1.0))),
+        FREEZE: optax.set_to_zero(),
+    }
+    return optax.multi_transform(transforms, lambda params: labels(params, hp))
+
+
+def _hashable(hp: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in hp.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _kernels(loss: LossFn, labels: LabelFn, model_key: tuple, hp_items: tuple, plan: Plan):
+    """(jitted optimizer init, jitted chunk) for one training program; built once per process."""
+    model = models.build(model_key[0], dict(model_key[1]), model_key[2])
+    hp = dict(hp_items)
+    tx = make_optimizer(hp, labels)
+    loss_fn = functools.partial(loss, model=model, hp=hp)
+
+    def step(state, data, key, i):
+        params, opt_state = state
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, metrics), grads = grad_fn(params, data, jax.random.fold_in(key, i), i)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), metrics
+
+    if plan.chunk_steps == 1:
+        def chunk(state, data, key, start, end):
+            state, metrics = step(state, data, key, start)
+            return state, jax.tree.map(lambda m: m[None], metrics)
+    else:
+        def chunk(state, data, key, start, end):
+            def body(state, offset):
+                i = start + offset
+                new_state, metrics = step(state, data, key, i)
+                # Steps past `end` (the tail of the last chunk) leave the state unchanged, so
+                # any step count runs on the one compiled chunk.
+                keep = i < end
+                state = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new_state, state)
+                return state, metrics
+
+            return jax.lax.scan(body, state, jnp.arange(plan.chunk_steps), unroll=plan.unroll)
+
+    return jax.jit(tx.init), jax.jit(chunk, donate_argnums=0)
+
+
+_aot: dict[tuple, Any] = {}
+
+
+def _compiled(fn, *args):
+    """Ahead-of-time compile ``fn`` for these argument shapes once, charging the compile time."""
+    shapes = jax.tree.map(lambda a: (np.shape(a), str(getattr(a, "dtype", type(a)))), args)
+    key = (fn, jax.tree_util.tree_structure(args), tuple(jax.tree_util.tree_leaves(shapes)))
+    if key not in _aot:
+        t0 = time.perf_counter()
+        _aot[key] = fn.lower(*args).compile()
+        _charge(time.perf_counter() - t0)
+    return _aot[key]
+
+
+@functools.lru_cache(maxsize=64)
+def _apply_fn(model_key: tuple, method: str):
+    model = models.build(model_key[0], dict(model_key[1]), model_key[2])
+    fn = getattr(type(model), method)
+    return jax.jit(lambda params, x: model.apply({"params": params}, x, method=fn))
+
+
+def _all_finite(tree: Any) -> bool:
+    return bool(all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(tree)))
+
+
+class Trainer:
+    """Runs training programs for one model on one plan (implements ``strategies.base.Trainer``).
+
+    model_key: ``(backbone name, tuple(sorted(backbone_params.items())), num_classes)``.
+    """
+
+    def __init__(self, model_key: tuple, plan: Plan):
+        enable_compilation_cache()
+        self.model_key = model_key
+        self.model = models.build(model_key[0], dict(model_key[1]), model_key[2])
+        self.plan = plan
+
+    def train(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
+              hp: Mapping[str, Any], steps: int, first_step: int = 0) -> FitResult:
+        """Run steps ``first_step .. first_step + steps - 1`` of ``loss`` from ``params``.
+
+        hp must hold the schedule keys (``resolve_train``); ``hp["total_steps"]`` (default
+        ``first_step + steps``) is the horizon of step-dependent schedules. Returns the trained
+        params, the curve (``log_every`` windows, accuracy on training batches) and the first
+        step whose loss was not finite, if any (training stops there).
+        """
+        hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps))}
+        init, chunk = _kernels(loss, labels, self.model_key, _hashable(hp), self.plan)
+        # Copy: the chunk donates its state, and the caller's params (e.g. a cached source
+        # model) must survive.
+        params = jax.tree.map(jnp.copy, params)
+        state = (params, _compiled(init, params)(params))
+        end = first_step + steps
+        end_arr = jnp.asarray(end, jnp.int32)
+        log_every = int(hp["log_every"])
+        history: dict[str, list[np.ndarray]] = {}
+        i = first_step
+        diverged = None
+        while i < end:
+            args = (state, data, key, jnp.asarray(i, jnp.int32), end_arr)
+            state, metrics = _compiled(chunk, *args)(*args)
+            metrics = jax.device_get(metrics)
+            n = min(self.plan.chunk_steps, end - i)
+            losses = np.asarray(metrics["loss"][:n])
+            bad = ~np.isfinite(losses)
+            for name, values in metrics.items():
+                history.setdefault(name, []).append(np.asarray(values[:n], np.float64))
+            if bad.any():
+                diverged = i + int(np.argmax(bad))
+                break
+            i += n
+        params = state[0]
+        if diverged is None and not _all_finite(params):
+            diverged = end - 1
+        return FitResult(params, _curve(history, first_step, log_every, diverged), diverged)
+
+    def logits(self, params: dict, images: jax.Array) -> jax.Array:
+        """``float32[N, num_classes]`` for ``images uint8[N, H, W, C]`` (model params only)."""
+        return self._batched("__call__", params, images)
+
+    def features(self, params: dict, images: jax.Array) -> jax.Array:
+        """``float32[N, D]`` penultimate features."""
+        return self._batched("features", params, images)
+
+    def _batched(self, method: str, params: dict, images: jax.Array) -> jax.Array:
+        return apply_batched(self.model_key, method, params, images)
+
+
+def apply_batched(model_key: tuple, method: str, params: dict, images: jax.Array) -> jax.Array:
+    """Apply ``model.<method>`` over ``images`` in fixed-size batches (one compile per shape)."""
+    fn = _apply_fn(model_key, method)
+    n = int(images.shape[0])
+    padded = -(-max(n, 1) // EVAL_BATCH) * EVAL_BATCH
+    if padded != n:
+        pad = jnp.zeros((padded - n, *images.shape[1:]), images.dtype)
+        images = jnp.concatenate([jnp.asarray(images), pad])
+    outs = []
+    for s in range(0, padded, EVAL_BATCH):
+        batch = images[s:s + EVAL_BATCH]
+        outs.append(_compiled(fn, params, batch)(params, batch))
+    return jnp.concatenate(outs)[:n]
+
+
+def _curve(history: dict[str, list[np.ndarray]], first_step: int, log_every: int,
+           diverged: int | None) -> list[dict[str, float]]:
+    if not history:
+        return []
+    series = {k: np.concatenate(v) for k, v in history.items()}
+    n = len(series["loss"])
+    if diverged is not None:
+        n = diverged - first_step
+    points = []
+    for start in range(0, n, log_every):
+        stop = min(start + log_every, n)
+        point = {"step": float(first_step + stop)}
+        point.update({k: float(np.mean(v[start:stop])) for k, v in series.items()})
+        points.append(point)
+    return points

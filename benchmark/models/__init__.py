@@ -1,0 +1,110 @@
+"""Backbones with an explicit features/head split and named blocks.
+
+Every model is a flax linen module with submodules ``block0 .. block{n-1}`` (bottom to top) and
+``head`` (the classifier), and the methods ``features(images) -> float32[B, D]``,
+``classify(features) -> logits`` and ``__call__(images) -> logits float32[B, num_classes]``.
+Strategies freeze by parameter path (``block0/...``), never by changing the model.
+
+``build("lenet", {"width": 4}, num_classes=10)``; ``names()`` lists the registered models.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmark.errors import UserError
+from benchmark.models.discriminator import DomainDiscriminator
+from benchmark.models.lenet import LeNet
+from benchmark.models.resnet import ResNet
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "lenet": LeNet,
+    "resnet": ResNet,
+}
+
+PARAMS = {"lenet": ("width",), "resnet": ("width",)}
+"""Constructor arguments a suite may set per backbone (``backbone_params``)."""
+
+__all__ = [
+    "DomainDiscriminator",
+    "block_names",
+    "build",
+    "flops_per_image",
+    "init_params",
+    "names",
+    "param_count",
+    "transplant",
+]
+
+
+def names() -> list[str]:
+    """Registered backbone names."""
+    return sorted(_REGISTRY)
+
+
+def build(name: str, params: dict[str, Any] | None, num_classes: int) -> nn.Module:
+    """The backbone ``name`` with constructor ``params`` and a ``num_classes``-way head."""
+    if name not in _REGISTRY:
+        raise UserError(f"unknown backbone {name!r}; choose one of {', '.join(names())}", field="backbone")
+    params = dict(params or {})
+    unknown = set(params) - set(PARAMS[name])
+    if unknown:
+        raise UserError(
+            f"backbone {name!r} has no parameter(s) {sorted(unknown)}; allowed: {list(PARAMS[name])}",
+            field="backbone_params",
+        )
+    width = params.get("width", 16)
+    if not isinstance(width, int) or width < 1:
+        raise UserError(f"width must be a positive integer, got {width!r}", field="backbone_params.width")
+    return _REGISTRY[name](num_classes=num_classes, **params)
+
+
+def block_names(model: nn.Module) -> list[str]:
+    """``['block0', ..., 'block{n-1}']``, bottom to top (the head is not a block)."""
+    return [f"block{i}" for i in range(model.num_blocks)]
+
+
+def init_params(model: nn.Module, key: jax.Array, input_shape: tuple[int, int, int]) -> dict:
+    """Fresh parameters for images of ``input_shape`` (H, W, C)."""
+    return model.init(key, jnp.zeros((1, *input_shape), jnp.uint8))["params"]
+
+
+def transplant(pretrained: dict, fresh: dict, *, keep_head: bool) -> dict:
+    """Pretrained blocks + (the pretrained head if ``keep_head`` else the fresh head).
+
+    big_vision's ``dont_load=['head/.*']``: the target's label space may differ from the
+    source's, so the head is new unless the caller knows both share one.
+    """
+    out = {k: v for k, v in pretrained.items() if k != "head"}
+    out["head"] = pretrained["head"] if keep_head else fresh["head"]
+    return out
+
+
+def param_count(params: Any) -> int:
+    """Number of scalars in a parameter pytree."""
+    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+
+
+@functools.lru_cache(maxsize=32)
+def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple[int, int, int]) -> float:
+    model = build(name, dict(frozen_params), num_classes)
+    params = init_params(model, jax.random.key(0), input_shape)
+    x = jnp.zeros((1, *input_shape), jnp.uint8)
+    compiled = jax.jit(lambda p, x: model.apply({"params": p}, x)).lower(params, x).compile()
+    cost = compiled.cost_analysis()
+    if isinstance(cost, list | tuple):
+        cost = cost[0]
+    return float(cost["flops"])
+
+
+def flops_per_image(name: str, params: dict[str, Any] | None, num_classes: int,
+                    input_shape: tuple[int, int, int]) -> float:
+    """Forward FLOPs for one image, as counted by XLA's cost analysis of the compiled forward."""
+    return _flops(name, tuple(sorted((params or {}).items())), num_classes, tuple(input_shape))

@@ -1,0 +1,34 @@
+"""Transfer strategies: one file each, registered here by name.
+
+``names()`` lists them; ``get(name)`` returns the :class:`~benchmark.strategies.base.Strategy`
+record (``defaults``, ``required``, ``uses_source``, ``uses_source_data``,
+``uses_unlabeled_target``, ``min_labels_per_class``, ``resolve(params)``, ``fit(ctx)``).
+Adding a strategy = one new file defining ``STRATEGY`` + one line below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from benchmark.errors import UserError
+from benchmark.strategies.base import Strategy
+
+_MODULES = {
+    "scratch": "benchmark.strategies.scratch",
+    "finetune_full": "benchmark.strategies.finetune_full",
+}
+
+
+def names() -> list[str]:
+    """Registered strategy names."""
+    return sorted(_MODULES)
+
+
+def get(name: str) -> Strategy:
+    """The strategy called ``name``; an unknown name raises :class:`UserError`."""
+    if name not in _MODULES:
+        raise UserError(f"unknown strategy {name!r}; choose one of {', '.join(names())}", field="strategy")
+    return importlib.import_module(_MODULES[name]).STRATEGY
+
+
+__all__ = ["Strategy", "get", "names"]
