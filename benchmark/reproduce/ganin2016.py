@@ -151,10 +151,11 @@ def _claim_gap(t: pd.DataFrame) -> Claim:
 
 
 def _claim_pad(t: pd.DataFrame) -> Claim:
-    verdicts, parts = [], []
+    verdicts, parts, ests = [], [], []
     for pair, g in t.groupby("pair"):
         est = C.difference_ci(C.paired(g, g["method"] == DANN, g["method"] == SOURCE_ONLY, value="pad"))
         verdicts.append(C.sign_verdict(est, -1))
+        ests.append(est)
         parts.append(f"{pair}: {C.fmt(est)}")
     measured = [v for v in verdicts if v != C.NOT_MEASURED]
     return Claim(
@@ -165,6 +166,7 @@ def _claim_pad(t: pd.DataFrame) -> Claim:
         "not recorded: the runs carry no extras['proxy_a_distance']",
         C.combine(verdicts) if verdicts else C.NOT_MEASURED,
         "per pair, paired by seed: t-CI of PAD(dann) − PAD(source_only) < 0",
+        ests[0] if len(ests) == 1 else C.NO_ESTIMATE,
     )
 
 

@@ -50,6 +50,11 @@ def _role(strategy: str, params: dict) -> tuple[int, bool] | None:
     return int(params["copy_blocks"]), not bool(params.get("freeze_copied", True))
 
 
+def treatment_params(n: int, fine_tuned: bool) -> dict:
+    """The ``finetune_partial`` parameters of AnB/BnB (``fine_tuned=False``) or AnB+/BnB+."""
+    return {"copy_blocks": int(n), "freeze_copied": not fine_tuned}
+
+
 def halves(runs: pd.DataFrame) -> tuple[str | None, str | None]:
     """``(A, B)``: B is the target of the layer-transfer runs, A the other source they use."""
     transfer = runs[runs["source"].notna() & (runs["strategy"] == "finetune_partial")]

@@ -1,0 +1,254 @@
+"""Verdict logic of the paper reproductions on CONSTRUCTED runs with known verdicts (no JAX).
+
+Runs are built in the store's ``runs_frame()`` format, so each paper's ``tidy`` adapter is
+exercised too; accuracies are exact formulas plus a fixed per-seed wobble.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import math
+
+import pandas as pd
+import pytest
+
+from benchmark.analysis.stats import Estimate
+from benchmark.errors import UserError
+from benchmark.reproduce import claims as C
+from benchmark.reproduce import ganin2016, get, names, wang2019, yosinski2014
+from benchmark.reproduce.render import claims_frame, write_csv, write_html
+
+WOBBLE = (0.004, -0.003, 0.001, -0.002)  # per seed; sums to 0
+SEEDS = range(len(WOBBLE))
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows of (source, target, strategy, params, lpc, seed, accuracy[, status, extras]) → runs frame."""
+    out = []
+    for i, r in enumerate(rows):
+        params = r.get("params", {})
+        label = r["strategy"] + ("(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+                                 if params else "")
+        out.append({"run_id": f"r{i}", "cell_id": f"c{i}", "suite": "t", "source": r["source"],
+                    "target": r["target"], "strategy": r["strategy"], "strategy_label": label,
+                    "labels_per_class": r["lpc"], "seed": r["seed"], "status": r.get("status", "ok"),
+                    "accuracy": r["accuracy"], "config": {"cell": {"strategy_params": params}},
+                    "extras": r.get("extras", {}), "versions": {"jax": "x"}, "backend": "cpu",
+                    "device": "cpu0", "host": "h"})
+    return pd.DataFrame(out)
+
+
+def verdicts(claims: list[C.Claim]) -> dict[str, str]:
+    return {c.claim_id: c.verdict for c in claims}
+
+
+# -- shared rules ------------------------------------------------------------------------------
+
+def test_sign_verdict_rules():
+    assert C.sign_verdict(Estimate(0.02, 0.01, 0.03, 5), +1) == C.REPRODUCED
+    assert C.sign_verdict(Estimate(0.02, -0.01, 0.05, 5), +1) == C.PARTLY
+    assert C.sign_verdict(Estimate(0.02, math.nan, math.nan, 1), +1) == C.PARTLY
+    assert C.sign_verdict(Estimate(-0.01, -0.02, 0.0, 5), +1) == C.NOT_REPRODUCED
+    assert C.sign_verdict(Estimate(0.0, -0.01, 0.01, 5), +1) == C.NOT_REPRODUCED
+    assert C.sign_verdict(Estimate(-0.02, -0.03, -0.01, 5), -1) == C.REPRODUCED
+    assert C.sign_verdict(Estimate(math.nan, math.nan, math.nan, 0), -1) == C.NOT_MEASURED
+
+
+def test_combine_sub_cases():
+    assert C.combine([C.REPRODUCED, C.REPRODUCED, C.NOT_MEASURED]) == C.REPRODUCED
+    assert C.combine([C.REPRODUCED, C.NOT_REPRODUCED]) == C.PARTLY
+    assert C.combine([C.NOT_REPRODUCED, C.NOT_REPRODUCED]) == C.NOT_REPRODUCED
+    assert C.combine([C.NOT_MEASURED]) == C.NOT_MEASURED
+
+
+def test_per_seed_slope_is_exact():
+    t = pd.DataFrame([{"seed": s, "x": x, "y": 2.0 * x + s} for s in (0, 1) for x in (0, 1, 3)])
+    assert C.per_seed_slope(t, "x", "y").to_dict() == {0: 2.0, 1: 2.0}
+
+
+def test_registry_names_and_unknown_paper():
+    assert names() == ["yosinski2014", "ganin2016", "wang2019"]
+    with pytest.raises(UserError, match="did you mean 'ganin2016'"):
+        get("ganin2015")
+
+
+# -- Yosinski et al. 2014 ----------------------------------------------------------------------
+
+A, B = "fashion_mnist@classes=0-4", "fashion_mnist@classes=5-9"
+
+
+def yosinski_runs(anb_step: float, bnb_dip: float, plus_boost: float, plus_at_3: float | None = None):
+    rows = []
+    for s in SEEDS:
+        w = WOBBLE[s]
+        rows.append(dict(source=None, target=B, strategy="scratch", lpc=-1, seed=s, accuracy=0.80 + w))
+        rows.append(dict(source=None, target=A, strategy="scratch", lpc=-1, seed=s, accuracy=0.90 + w))
+        for n in (1, 2, 3):
+            boost = plus_at_3 if (plus_at_3 is not None and n == 3) else plus_boost
+            for src, plus, acc in ((A, False, 0.80 + anb_step * (n - 1) + w),
+                                   (B, False, 0.80 - (bnb_dip if n == 2 else 0.0) + w / 2),
+                                   (B, True, 0.80 + w), (A, True, 0.80 + boost + w * 1.5)):
+                rows.append(dict(source=src, target=B, strategy="finetune_partial", lpc=-1, seed=s,
+                                 params=yosinski2014.treatment_params(n, plus), accuracy=acc))
+    return frame(rows)
+
+
+def test_yosinski_tidy_maps_every_condition():
+    t = yosinski2014.tidy(yosinski_runs(-0.03, 0.05, 0.02))
+    counts = t.groupby("condition").size().to_dict()
+    assert counts == {"baseA": 4, "baseB": 4, "BnB": 12, "BnB+": 12, "AnB": 12, "AnB+": 12}
+    assert yosinski2014.halves(yosinski_runs(-0.03, 0.05, 0.02)) == (A, B)
+
+
+def test_yosinski_paper_pattern_is_reproduced():
+    claims = yosinski2014.claims(yosinski2014.tidy(yosinski_runs(-0.03, 0.05, 0.02)))
+    assert verdicts(claims) == {"anb_falls": C.REPRODUCED, "bnb_dips": C.REPRODUCED,
+                                "anb_plus_ge_baseb": C.REPRODUCED}
+    by_id = {c.claim_id: c for c in claims}
+    assert by_id["anb_falls"].estimate.mean == pytest.approx(-0.03)
+    assert by_id["bnb_dips"].estimate.mean == pytest.approx(0.05)
+    assert by_id["anb_falls"].estimate.n == 4
+
+
+def test_yosinski_opposite_pattern_is_not_reproduced():
+    claims = yosinski2014.claims(yosinski2014.tidy(yosinski_runs(+0.02, -0.04, -0.03)))
+    assert set(verdicts(claims).values()) == {C.NOT_REPRODUCED}
+
+
+def test_yosinski_plus_significantly_below_at_one_layer_is_only_partly():
+    claims = yosinski2014.claims(yosinski2014.tidy(yosinski_runs(-0.03, 0.05, 0.04, plus_at_3=-0.02)))
+    assert verdicts(claims)["anb_plus_ge_baseb"] == C.PARTLY
+    assert "n = 3" in {c.claim_id: c for c in claims}["anb_plus_ge_baseb"].measured
+
+
+def test_yosinski_ignores_diverged_runs_and_reports_missing_layers():
+    runs = yosinski_runs(-0.03, 0.05, 0.02)
+    runs.loc[runs["seed"] == 3, ["status", "accuracy"]] = ["diverged", None]
+    claims = yosinski2014.claims(yosinski2014.tidy(runs))
+    assert {c.claim_id: c for c in claims}["anb_falls"].estimate.n == 3
+    two_layers = runs[~runs["strategy_label"].str.contains("copy_blocks=3")]
+    claims = yosinski2014.claims(yosinski2014.tidy(two_layers))
+    assert verdicts(claims)["bnb_dips"] == C.NOT_MEASURED
+
+
+# -- Ganin et al. 2016 -------------------------------------------------------------------------
+
+PAIR = ("font_digits", "uci_digits")
+
+
+def ganin_runs(source_only: float, dann: float, target: float, pad: tuple[float, float] | None):
+    rows = []
+    for s in SEEDS:
+        w = WOBBLE[s]
+        pads = ({"proxy_a_distance": pad[0] + w}, {"proxy_a_distance": pad[1] + w}) if pad else ({}, {})
+        rows.append(dict(source=PAIR[0], target=PAIR[1], strategy="source_only", lpc=0, seed=s,
+                         accuracy=source_only + w, extras=pads[0]))
+        rows.append(dict(source=PAIR[0], target=PAIR[1], strategy="dann", lpc=0, seed=s,
+                         accuracy=dann + w, extras=pads[1]))
+        rows.append(dict(source=None, target=PAIR[1], strategy="scratch", lpc=-1, seed=s, accuracy=target + w))
+        rows.append(dict(source=None, target=PAIR[1], strategy="scratch", lpc=10, seed=s, accuracy=0.5))
+    return frame(rows)
+
+
+def test_ganin_paper_pattern_is_reproduced():
+    t = ganin2016.tidy(ganin_runs(0.50, 0.70, 0.95, pad=(1.6, 1.1)))
+    assert sorted(t["method"].value_counts().to_dict().items()) == [
+        ("dann", 4), ("source_only", 4), ("train_on_target", 4)]
+    claims = ganin2016.claims(t)
+    assert set(verdicts(claims).values()) == {C.REPRODUCED}
+    gap = {c.claim_id: c for c in claims}["gap_closed"]
+    assert gap.estimate.mean == pytest.approx(0.2 / 0.45)
+    assert "Syn Numbers → SVHN: 80%" in gap.paper_says
+
+
+def test_ganin_small_share_is_partly_and_missing_pad_is_not_measured():
+    claims = ganin2016.claims(ganin2016.tidy(ganin_runs(0.50, 0.55, 0.95, pad=None)))
+    assert verdicts(claims) == {"source_only_lt_dann": C.REPRODUCED, "dann_lt_train_on_target": C.REPRODUCED,
+                                "gap_closed": C.PARTLY, "pad_falls": C.NOT_MEASURED}
+
+
+def test_ganin_dann_worse_than_source_only_is_not_reproduced():
+    claims = ganin2016.claims(ganin2016.tidy(ganin_runs(0.60, 0.55, 0.95, pad=(1.0, 1.4))))
+    v = verdicts(claims)
+    assert v["source_only_lt_dann"] == v["gap_closed"] == v["pad_falls"] == C.NOT_REPRODUCED
+    assert v["dann_lt_train_on_target"] == C.REPRODUCED
+
+
+# -- Wang et al. 2019 --------------------------------------------------------------------------
+
+RATES = (0.0, 0.2, 0.4, 0.6, 0.8)
+BUDGETS = {1: 0.30, 10: 0.70}
+
+
+def wang_runs(ntg_at: callable):
+    """ntg_at(strategy, rate, budget) → the NTG every seed shows (± a small wobble)."""
+    rows = []
+    for s in SEEDS:
+        for lpc, scratch in BUDGETS.items():
+            rows.append(dict(source=None, target="uci_digits", strategy="scratch", lpc=lpc, seed=s,
+                             accuracy=scratch + WOBBLE[s]))
+            for strategy in ("finetune_full", "dann"):
+                for r in RATES:
+                    src = "font_digits" if r == 0 else f"font_digits@label_noise={r}"
+                    acc = scratch - ntg_at(strategy, r, lpc) + WOBBLE[s] + WOBBLE[(s + 1) % 4] / 2
+                    rows.append(dict(source=src, target="uci_digits", strategy=strategy, lpc=lpc,
+                                     seed=s, accuracy=acc))
+    return frame(rows)
+
+
+def test_wang_paper_pattern_is_reproduced_with_first_positive_rate():
+    runs = wang_runs(lambda strategy, r, lpc: -0.10 + 0.25 * r + (0.05 if lpc == 10 else 0.0))
+    t = wang2019.tidy(runs)
+    assert len(t) == 4 * 2 * 2 * len(RATES)
+    assert t.loc[t["rate"] == 0.4, "ntg"].mean() == pytest.approx(-0.10 + 0.1 + 0.025)
+    claims = wang2019.claims(t)
+    assert set(verdicts(claims).values()) == {C.REPRODUCED}
+    turns = {c.claim_id: c for c in claims}["ntg_turns_positive"].measured
+    # NTG = -0.10 + 0.25 r (+0.05 with 10 labels): first CI above 0 at r = 0.6 (1 label) / 0.4 (10).
+    assert "finetune_full 1/class: CI above 0 from r = 0.6" in turns
+    assert "dann 10/class: CI above 0 from r = 0.4" in turns
+
+
+def test_wang_transfer_that_always_helps_is_not_reproduced():
+    claims = wang2019.claims(wang2019.tidy(wang_runs(lambda strategy, r, lpc: -0.2 - 0.05 * r
+                                                     - (0.02 if lpc == 10 else 0.0))))
+    assert set(verdicts(claims).values()) == {C.NOT_REPRODUCED}
+
+
+def test_wang_one_strategy_only_is_partly():
+    claims = wang2019.claims(wang2019.tidy(wang_runs(
+        lambda strategy, r, lpc: (-0.10 + 0.25 * r) if strategy == "dann" else -0.2)))
+    assert verdicts(claims)["ntg_rises_with_perturbation"] == C.PARTLY
+    assert verdicts(claims)["ntg_turns_positive"] == C.PARTLY
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def test_csv_and_html_escape_and_state_seeds(tmp_path):
+    evil = "<script>alert(1)</script>"
+    runs = ganin_runs(0.50, 0.70, 0.95, pad=(1.6, 1.1))
+    runs["source"] = runs["source"].where(runs["source"].isna(), evil)
+    paper = ganin2016.PAPER
+    t = paper.tidy(runs)
+    claims, table = paper.claims(t), paper.table(t)
+    csv = write_csv(paper, claims, table, tmp_path)
+    written = pd.read_csv(csv)
+    assert list(written.columns) == list(claims_frame(paper, claims).columns)
+    assert written["verdict"].tolist() == [c.verdict for c in claims]
+    assert set(written["seeds"].dropna()) == {4}
+    page = write_html(paper, claims, table, paper.figure(t), tmp_path / "g.html", runs=runs,
+                      suite_path="suites/papers/ganin2016.yaml", store_path="x.sqlite", overrides={"seeds": 2})
+    text = page.read_text()
+    parser = _Tags()
+    parser.feed(text)
+    assert "script" not in parser.tags and "&lt;script&gt;" in text
+    assert "seeds 4 (0, 1, 2, 3)" in text and "quick" in text and "data:image/png;base64," in text
