@@ -1,0 +1,282 @@
+"""The HTML report: one self-contained file (figures inline, no network) built from the store's frames.
+
+``build_report(runs, measures, title=...)`` takes ``Store.runs_frame()`` / ``Store.measures_frame()``
+(or any frames with those columns), so it is testable on constructed frames; ``tbench report``
+glues it to a store. Jinja2 autoescaping is on for every user string (suite and dataset names,
+errors, versions); the page's only script (sortable tables) is a constant allowed by hash in a
+Content-Security-Policy that also forbids every network fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import importlib.metadata
+import math
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from benchmark.analysis import GAP_MEASURES, TRANSFERABILITY_MEASURES
+from benchmark.analysis.stats import N_BOOTSTRAP, Estimate
+from benchmark.analysis.transfer import (
+    NEGATIVE,
+    budget_sort_key,
+    cell_summary,
+    check_runs,
+    format_budget,
+    strategy_ranking,
+    transfer_table,
+)
+from benchmark.analysis.transferability import (
+    ALL_BUDGETS,
+    correlate_with_gains,
+    gain_points,
+    mean_measures,
+)
+from benchmark.report import plots
+
+SORT_JS = """
+document.querySelectorAll("table.sortable th").forEach(function (th) {
+  th.addEventListener("click", function () {
+    var table = th.closest("table"), body = table.tBodies[0];
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var asc = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    var key = function (row) {
+      var cell = row.children[col], v = cell.getAttribute("data-sort");
+      if (v === null) { v = cell.textContent; }
+      var num = parseFloat(v);
+      return isNaN(num) || v.trim() === "" ? v.toLowerCase() : num;
+    };
+    Array.prototype.slice.call(body.rows).sort(function (a, b) {
+      var x = key(a), y = key(b);
+      if (typeof x !== typeof y) { x = String(x); y = String(y); }
+      return (x < y ? -1 : x > y ? 1 : 0) * (asc ? 1 : -1);
+    }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("benchmark.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}f}" if isinstance(x, (float, np.floating)) else str(x)
+
+
+def _est(e: Estimate, digits: int = 3) -> dict[str, Any]:
+    """An Estimate for the template: mean, CI text, n, and a sort key."""
+    ci = f"[{e.low:.{digits}f}, {e.high:.{digits}f}]" if e.has_ci else "no CI"
+    return {"mean": _fmt(e.mean, digits), "ci": ci, "n": e.n, "text": e.format(digits),
+            "sort": "" if math.isnan(e.mean) else repr(e.mean)}
+
+
+def _budget_sort(labels_per_class: int) -> int:
+    """A numeric data-sort key for budgets (``all`` last)."""
+    return 10**9 if int(labels_per_class) < 0 else int(labels_per_class)
+
+
+def _name(source: str) -> str:
+    return source if source else "— (no source)"
+
+
+def _matrices(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One sources × targets matrix per (strategy, budget), cells coloured by gain."""
+    out = []
+    finite = table["gain_mean"].astype(float)
+    scale = float(np.nanmax(np.abs(finite))) if finite.notna().any() else 0.0
+    budgets = sorted(table["labels_per_class"].unique(), key=budget_sort_key)
+    for label in sorted(table["strategy_label"].unique()):
+        for lpc in budgets:
+            sub = table[(table["strategy_label"] == label) & (table["labels_per_class"] == lpc)]
+            if sub.empty:
+                continue
+            sources, targets = sorted(sub["source"].unique()), sorted(sub["target"].unique())
+            grid = []
+            for source in sources:
+                row = []
+                for target in targets:
+                    hit = sub[(sub["source"] == source) & (sub["target"] == target)]
+                    if hit.empty:
+                        row.append(None)
+                        continue
+                    r = hit.iloc[0]
+                    bg, fg = plots.gain_colour(float(r["gain_mean"]), scale)
+                    row.append({"gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "acc": _est(r["acc"]),
+                                "scratch": _est(r["scratch_acc"]), "verdict": r["verdict"],
+                                "negative": r["verdict"] == NEGATIVE, "style": f"background:{bg};color:{fg}"})
+                grid.append({"source": source, "cells": row})
+            out.append({"strategy": label, "budget": format_budget(lpc), "targets": targets, "rows": grid})
+    return out
+
+
+def _ranking_rows(ranking: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in ranking.iterrows():
+        row = {"strategy": r["strategy_label"], "rank": _est(r["mean_rank"], 2), "wins": int(r["wins"]),
+               "n": int(r["n_problems"])}
+        if "labels_per_class" in ranking.columns:
+            row["budget"] = format_budget(r["labels_per_class"])
+        rows.append(row)
+    return rows
+
+
+def _runs_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for _, r in runs.iterrows():
+        acc = r["accuracy"]
+        rows.append({
+            "run_id": r.get("run_id", ""), "source": _name(r["source"]), "target": r["target"],
+            "strategy": r["strategy_label"], "budget": format_budget(r["labels_per_class"]),
+            "budget_sort": _budget_sort(r["labels_per_class"]), "seed": int(r["seed"]),
+            "status": r["status"], "accuracy": _fmt(acc, 4),
+            "wall_s": _fmt(r.get("wall_s"), 1), "compile_s": _fmt(r.get("compile_s"), 1),
+            "diverged_step": "" if pd.isna(r.get("diverged_step")) else int(r["diverged_step"]),
+            "error": r.get("error") or "",
+        })
+    return rows
+
+
+def _correlation_rows(corr: pd.DataFrame, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    sub = corr[corr["measure"].isin(names)]
+    return [{"measure": r["measure"], "space": r["space"], "strategy": r["strategy_label"],
+             "budget": r["budget"], "rho": _est(r["rho"], 2)} for _, r in sub.iterrows()]
+
+
+def run_environment(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """What produced the runs: backends, devices, hosts, package versions, time spent."""
+    def values(col: str) -> str:
+        if col not in runs.columns:
+            return "—"
+        seen = sorted({str(v) for v in runs[col] if v is not None and not (isinstance(v, float) and math.isnan(v))})
+        return ", ".join(seen) if seen else "—"
+
+    def total(col: str) -> str:
+        if col not in runs.columns:
+            return "—"
+        return f"{pd.to_numeric(runs[col], errors='coerce').fillna(0).sum():.1f} s"
+
+    versions: dict[str, set[str]] = {}
+    for v in runs.get("versions", pd.Series(dtype=object)):
+        if isinstance(v, Mapping):
+            for pkg, ver in v.items():
+                versions.setdefault(str(pkg), set()).add(str(ver))
+    rows = [("backend", values("backend")), ("device", values("device")), ("host", values("host")),
+            ("wall time (sum over runs)", total("wall_s")), ("compile time (sum)", total("compile_s")),
+            ("source pretraining time (sum)", total("pretrain_s"))]
+    if "finished_at" in runs.columns and runs["finished_at"].notna().any():
+        done = runs["finished_at"].dropna().astype(str)
+        rows.append(("runs finished", f"{done.min()} … {done.max()}"))
+    rows += [(f"{pkg} (runs)", ", ".join(sorted(v))) for pkg, v in sorted(versions.items())]
+    return rows
+
+
+def report_environment() -> list[tuple[str, str]]:
+    """The machine and packages that rendered the report."""
+    rows = [("python", platform.python_version()), ("platform", platform.platform())]
+    for pkg in ("transferbench", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn", "jinja2"):
+        try:
+            rows.append((f"{pkg} (report)", importlib.metadata.version(pkg)))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return rows
+
+
+def build_report(
+    runs: pd.DataFrame,
+    measures: pd.DataFrame | None = None,
+    *,
+    title: str,
+    environment: Mapping[str, str] | None = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+    seed: int = 0,
+) -> str:
+    """Render the report as one HTML string.
+
+    runs: ``Store.runs_frame()`` columns (at least ``source, target, strategy, strategy_label,
+    labels_per_class, seed, status, accuracy``). measures: ``Store.measures_frame()`` or None;
+    the gap/transferability sections appear only when it has rows. environment: extra
+    ``{label: value}`` lines (store path, suite file, ...). ``n_bootstrap``/``seed`` fix the
+    paired bootstrap so the same store always renders the same numbers.
+    """
+    runs = check_runs(runs)
+    cells = cell_summary(runs)
+    table = transfer_table(runs, n_bootstrap=n_bootstrap, seed=seed)
+    measures = measures if measures is not None and len(measures) else None
+    gap_section = None
+    if measures is not None and len(table):
+        corr = correlate_with_gains(table, measures)
+        points = gain_points(table, measures)
+        pooled = points[points["budget"] == ALL_BUDGETS]
+        means = mean_measures(measures)
+        scores = means[means["measure"].isin(TRANSFERABILITY_MEASURES)]
+        gap_section = {
+            "figure": plots.gap_gain_scatter(pooled, corr[corr["budget"] == ALL_BUDGETS]),
+            "gap_rows": _correlation_rows(corr, GAP_MEASURES),
+            "other_rows": _correlation_rows(corr[~corr["measure"].isin(GAP_MEASURES + TRANSFERABILITY_MEASURES)],
+                                            tuple(corr["measure"].unique())),
+            "score_rows": _correlation_rows(corr, TRANSFERABILITY_MEASURES),
+            "score_values": [{"source": r["source"], "target": r["target"], "measure": r["measure"],
+                              "space": r["space"], "value": _fmt(float(r["value"]), 4), "n": int(r["n_seeds"])}
+                             for _, r in scores.iterrows()],
+        }
+    verdict_rows = []
+    for _, r in table.sort_values("ntg_mean", ascending=False, na_position="last").iterrows():
+        verdict_rows.append({"source": r["source"], "target": r["target"], "strategy": r["strategy_label"],
+                             "budget": format_budget(r["labels_per_class"]),
+                             "budget_sort": _budget_sort(r["labels_per_class"]),
+                             "acc": _est(r["acc"]), "scratch": _est(r["scratch_acc"]),
+                             "gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "verdict": r["verdict"],
+                             "negative": r["verdict"] == NEGATIVE})
+    counts = runs["status"].value_counts().to_dict()
+    problems = runs[runs["status"] != "ok"]
+    context = {
+        "title": title,
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "n_runs": len(runs), "counts": sorted(counts.items()), "n_cells": len(cells),
+        "seeds": sorted({int(s) for s in runs["seed"]}),
+        "verdict_rows": verdict_rows,
+        "n_negative": sum(r["negative"] for r in verdict_rows),
+        "matrices": _matrices(table) if len(table) else [],
+        "curves": plots.budget_curves(cells),
+        "gap": gap_section,
+        "ranking": _ranking_rows(strategy_ranking(runs)),
+        "ranking_by_budget": _ranking_rows(strategy_ranking(runs, by_budget=True)),
+        "cells": [{"source": _name(r["source"]), "target": r["target"], "strategy": r["strategy_label"],
+                   "budget": format_budget(r["labels_per_class"]),
+                   "budget_sort": _budget_sort(r["labels_per_class"]), "acc": _est(r["acc"]),
+                   "runs": int(r["n_runs"]), "diverged": int(r["n_diverged"]), "failed": int(r["n_failed"])}
+                  for _, r in cells.iterrows()],
+        "runs": _runs_rows(runs),
+        "problems": _runs_rows(problems),
+        "environment": [*(environment or {}).items(), *run_environment(runs), *report_environment()],
+        "n_bootstrap": n_bootstrap,
+        "sort_js": Markup(SORT_JS),
+        "script_hash": "sha256-" + base64.b64encode(hashlib.sha256(SORT_JS.encode()).digest()).decode(),
+    }
+    return _ENV.get_template("report.html.j2").render(**context)
+
+
+def write_report(path: str | Path, html: str) -> Path:
+    """Write the report (creating parent folders); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
