@@ -263,7 +263,8 @@ def build_report(
                    "budget": format_budget(r["labels_per_class"]),
                    "budget_sort": _budget_sort(r["labels_per_class"]), "acc": _est(r["acc"]),
                    "runs": int(r["n_runs"]), "diverged": int(r["n_diverged"]), "failed": int(r["n_failed"])}
-                  for _, r in cells.iterrows()],
+                  for _, r in cells.assign(_b=cells["labels_per_class"].map(budget_sort_key))
+                  .sort_values(["source", "target", "strategy_label", "_b"]).iterrows()],
         "runs": _runs_rows(runs),
         "problems": _runs_rows(problems),
         "environment": [*(environment or {}).items(), *run_environment(runs), *report_environment()],
