@@ -220,7 +220,9 @@ PAPER = Paper(
         "Budgets are labels per class rather than a percentage of the target train split; "
         "LeNet-style net and short schedules; several seeds with paired-bootstrap 95% CIs.",
     ),
-    quick={"seeds": 3, "pretrain": {"steps": 300}, "train": {"steps": 300}},
+    quick={"seeds": 3, "backbone": {"name": "lenet", "params": {"width": 8}},
+           "sources": ["font_digits", "font_digits@label_noise=0.5", "font_digits@label_noise=1.0"],
+           "labels_per_class": [2, 20], "pretrain": {"steps": 300}, "train": {"steps": 200}},
     tidy=tidy,
     claims=claims,
     figure=figure,

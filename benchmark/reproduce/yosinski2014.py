@@ -38,21 +38,24 @@ LAYERED = (SELFFER, SELFFER_PLUS, TRANSFER, TRANSFER_PLUS)
 TIDY_COLUMNS = ["condition", "n", "seed", "accuracy", "status"]
 
 
-def _role(strategy: str, params: dict) -> tuple[int, bool] | None:
-    """``(n copied blocks, fine-tuned?)`` of a transfer run, or None if not a Yosinski treatment.
-
-    ``finetune_partial`` with ``copy_blocks = n``: the bottom n blocks come from the source
-    model, the blocks above are re-initialised (``reinit_above = True``, Yosinski's protocol);
-    ``freeze_copied`` True gives AnB/BnB, False gives AnB+/BnB+.
-    """
-    if strategy != "finetune_partial" or "copy_blocks" not in params:
-        return None
-    return int(params["copy_blocks"]), not bool(params.get("freeze_copied", True))
-
-
 def treatment_params(n: int, fine_tuned: bool) -> dict:
-    """The ``finetune_partial`` parameters of AnB/BnB (``fine_tuned=False``) or AnB+/BnB+."""
-    return {"copy_blocks": int(n), "freeze_copied": not fine_tuned}
+    """``finetune_partial`` parameters of AnB/BnB (``fine_tuned=False``) or AnB+/BnB+ at layer n.
+
+    ``copy_blocks = n``: only the bottom n blocks come from the source model, the blocks above
+    keep their fresh initialisation (Yosinski's protocol); ``k``: frozen bottom blocks (n for
+    AnB/BnB, 0 for the fine-tuned "+" variants).
+    """
+    return {"k": 0 if fine_tuned else int(n), "copy_blocks": int(n)}
+
+
+def _role(strategy: str, params: dict) -> tuple[int, bool] | None:
+    """``(n, fine-tuned?)`` of a Yosinski treatment run (inverse of :func:`treatment_params`)."""
+    if strategy != "finetune_partial" or int(params.get("copy_blocks", -1)) < 1:
+        return None
+    n, k = int(params["copy_blocks"]), int(params.get("k", 0))
+    if k not in (0, n):
+        return None
+    return n, k == 0
 
 
 def halves(runs: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -231,7 +234,8 @@ PAPER = Paper(
         "Scale: a few hundred to a few thousand SGD steps instead of 450k iterations; several "
         "seeds per point with 95% CIs instead of one network per point.",
     ),
-    quick={"seeds": 2, "pretrain": {"steps": 300}, "train": {"steps": 300}},
+    quick={"seeds": 3, "backbone": {"name": "lenet", "params": {"width": 8}},
+           "pretrain": {"steps": 400}, "train": {"steps": 400}},
     tidy=tidy,
     claims=claims,
     figure=figure,
