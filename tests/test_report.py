@@ -98,11 +98,17 @@ def test_report_shows_verdicts_ci_and_n(report_html):
     assert "wall time (sum over runs)" in report_html
 
 
-def test_report_without_measures_or_transfer_cells_still_renders():
+def test_partial_grids_render_and_say_what_is_missing():
     runs = runs_frame()
-    scratch_only = runs[runs["strategy"] == "scratch"]
-    html = build_report(scratch_only, None, title="scratch only", n_bootstrap=200)
-    assert "No transfer cell has finished runs yet" in html and 'id="gap"' not in html
+    scratch_only = build_report(runs[runs["strategy"] == "scratch"], None, title="s", n_bootstrap=200)
+    assert "No transfer cell has finished runs yet" in scratch_only and 'id="gap"' not in scratch_only
+    assert "No finished runs yet" in build_report(runs.iloc[0:0], None, title="empty")
+    diverged = runs.assign(status="diverged", accuracy=None)
+    assert "No finished runs yet" in build_report(diverged, None, title="d", n_bootstrap=200)
+    one_seed = build_report(runs[runs["seed"] == 0], None, title="1", n_bootstrap=200)
+    assert "too few paired seeds for a CI (n=1)" in one_seed and "no CI" in one_seed
+    no_scratch = runs[(runs["strategy"] != "scratch") & (runs["labels_per_class"] == 1)]
+    assert "no scratch baseline" in build_report(no_scratch, None, title="n", n_bootstrap=200)
 
 
 def _chromium(tmp_path: Path, *args: str) -> tuple[str, list[str]]:

@@ -25,7 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from benchmark.analysis import GAP_MEASURES, TRANSFERABILITY_MEASURES
-from benchmark.analysis.stats import N_BOOTSTRAP, Estimate
+from benchmark.analysis.stats import N_BOOTSTRAP, Estimate, mean_ci
 from benchmark.analysis.transfer import (
     NEGATIVE,
     budget_sort_key,
@@ -39,7 +39,6 @@ from benchmark.analysis.transferability import (
     ALL_BUDGETS,
     correlate_with_gains,
     gain_points,
-    mean_measures,
 )
 from benchmark.report import plots
 
@@ -225,17 +224,16 @@ def build_report(
         corr = correlate_with_gains(table, measures)
         points = gain_points(table, measures)
         pooled = points[points["budget"] == ALL_BUDGETS]
-        means = mean_measures(measures)
-        scores = means[means["measure"].isin(TRANSFERABILITY_MEASURES)]
+        scores = measures[measures["measure"].isin(TRANSFERABILITY_MEASURES)]
         gap_section = {
             "figure": plots.gap_gain_scatter(pooled, corr[corr["budget"] == ALL_BUDGETS]),
             "gap_rows": _correlation_rows(corr, GAP_MEASURES),
             "other_rows": _correlation_rows(corr[~corr["measure"].isin(GAP_MEASURES + TRANSFERABILITY_MEASURES)],
                                             tuple(corr["measure"].unique())),
             "score_rows": _correlation_rows(corr, TRANSFERABILITY_MEASURES),
-            "score_values": [{"source": r["source"], "target": r["target"], "measure": r["measure"],
-                              "space": r["space"], "value": _fmt(float(r["value"]), 4), "n": int(r["n_seeds"])}
-                             for _, r in scores.iterrows()],
+            "score_values": [{"source": s, "target": t, "measure": m, "space": sp,
+                              "value": _est(mean_ci(pd.to_numeric(g["value"], errors="coerce").to_numpy()), 4)}
+                             for (s, t, m, sp), g in scores.groupby(["source", "target", "measure", "space"])],
         }
     verdict_rows = []
     for _, r in table.sort_values("ntg_mean", ascending=False, na_position="last").iterrows():
