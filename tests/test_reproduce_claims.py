@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import html.parser
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import require_system
 
 from benchmark.analysis.stats import Estimate
 from benchmark.errors import UserError
@@ -252,3 +256,25 @@ def test_csv_and_html_escape_and_state_seeds(tmp_path):
     parser.feed(text)
     assert "script" not in parser.tags and "&lt;script&gt;" in text
     assert "seeds 4 (0, 1, 2, 3)" in text and "quick" in text and "data:image/png;base64," in text
+
+
+def test_page_renders_in_headless_chromium_with_names_as_text(tmp_path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    require_system(Path(chromium).exists(), "chromium", "apt-get install chromium")
+    evil = "<img src=x onerror=alert(1)>"
+    runs = ganin_runs(0.50, 0.70, 0.95, pad=None)
+    runs["source"] = runs["source"].where(runs["source"].isna(), evil)
+    paper = ganin2016.PAPER
+    t = paper.tidy(runs)
+    page = write_html(paper, paper.claims(t), paper.table(t), paper.figure(t), tmp_path / "g.html",
+                      runs=runs, suite_path="s.yaml", store_path="x.sqlite", overrides=None)
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+           "--dump-dom", page.as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
+    dom = done.stdout
+    assert "<h1>Reproduction: Domain-Adversarial Training" in dom
+    assert "<img src=x" not in dom and "&lt;img src=x onerror=alert(1)&gt; → uci_digits" in dom
+    assert dom.count("<img") == 1  # the figure, and nothing a dataset name smuggled in
