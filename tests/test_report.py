@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import re
 import shutil
 import struct
@@ -84,6 +85,15 @@ def test_report_is_self_contained_and_escapes_every_user_string(report_html):
     assert report_html.count(EVIL_TEXT) > 20
     assert "default-src 'none'" in report_html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report_html)  # nothing fetched
+
+
+def test_figures_are_inline_svg_with_names_escaped_as_text(report_html):
+    figures = [base64.b64decode(b).decode() for b in
+               re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', report_html)]
+    assert len(figures) == 2  # budget curves, gap-vs-gain scatter
+    for svg in figures:
+        assert svg.lstrip().startswith("<?xml") and "<script" not in svg
+    assert f">{EVIL_TEXT} → uci_digits</text>" in figures[0]  # a panel title, as SVG text
 
 
 def test_report_shows_verdicts_ci_and_n(report_html):
