@@ -27,6 +27,9 @@ from benchmark.errors import UserError
 from benchmark.results import STATUS_DIVERGED, STATUS_OK, RunResult
 from benchmark.strategies.base import FitContext, FitResult
 
+PAD_EXAMPLES = 2000
+"""Examples per domain for ``extras["proxy_a_distance"]``."""
+
 
 @dataclasses.dataclass
 class CellData:
@@ -137,6 +140,8 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         result.curve = fit.curve
         return result, None
 
+    if strategy.records_domain_gap:
+        extras["proxy_a_distance"] = _proxy_a_distance(model_key, fit.params["model"], ctx, seed)
     logits = apply_batched(model_key, "__call__", fit.params["model"], jax.device_put(np.asarray(test.images)))
     predictions = np.asarray(jnp.argmax(logits, -1))
     truth = np.asarray(test.labels)
@@ -149,6 +154,20 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         device=str(jax.devices()[0].device_kind), plan=plan.to_dict(), extras=extras,
     )
     return result, fit.params["model"]
+
+
+def _proxy_a_distance(model_key: tuple, params: dict, ctx: FitContext, seed: int) -> float:
+    """PAD of the final features: source train vs the unlabeled target pool (never test data)."""
+    from benchmark.analysis.gap import proxy_a_distance
+
+    rng = np.random.default_rng([int(seed), 0xAD])
+    target = ctx.unlabeled_images if ctx.unlabeled_images.shape[0] else ctx.labeled_images
+
+    def feats(images: jax.Array) -> np.ndarray:
+        idx = np.sort(rng.permutation(images.shape[0])[:PAD_EXAMPLES])
+        return np.asarray(apply_batched(model_key, "features", params, images[idx]))
+
+    return float(proxy_a_distance(feats(ctx.source_images), feats(target), seed=int(seed)))
 
 
 def _same_classes(source: SourceModel, target: Any) -> bool:

@@ -76,13 +76,21 @@ def init_params(model: nn.Module, key: jax.Array, input_shape: tuple[int, int, i
     return model.init(key, jnp.zeros((1, *input_shape), jnp.uint8))["params"]
 
 
-def transplant(pretrained: dict, fresh: dict, *, keep_head: bool) -> dict:
+def transplant(pretrained: dict, fresh: dict, *, keep_head: bool, copy_blocks: int = -1) -> dict:
     """Pretrained blocks + (the pretrained head if ``keep_head`` else the fresh head).
 
     big_vision's ``dont_load=['head/.*']``: the target's label space may differ from the
-    source's, so the head is new unless the caller knows both share one.
+    source's, so the head is new unless the caller knows both share one. ``copy_blocks = n ≥ 0``
+    copies only ``block0 .. block{n-1}``; the blocks above keep their fresh init (Yosinski et
+    al. 2014's AnB / AnB+ treatments); -1 copies every block.
     """
-    out = {k: v for k, v in pretrained.items() if k != "head"}
+    out = dict(fresh)
+    for name, value in pretrained.items():
+        if name == "head":
+            continue
+        if copy_blocks >= 0 and name.startswith("block") and int(name[len("block"):]) >= copy_blocks:
+            continue
+        out[name] = value
     out["head"] = pretrained["head"] if keep_head else fresh["head"]
     return out
 

@@ -15,7 +15,12 @@ from benchmark.strategies.base import Strategy
 
 _MODULES = {
     "scratch": "benchmark.strategies.scratch",
+    "linear_probe": "benchmark.strategies.linear_probe",
+    "finetune_partial": "benchmark.strategies.finetune_partial",
     "finetune_full": "benchmark.strategies.finetune_full",
+    "self_training": "benchmark.strategies.self_training",
+    "dann": "benchmark.strategies.dann",
+    "source_only": "benchmark.strategies.source_only",
 }
 
 

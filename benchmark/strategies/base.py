@@ -102,6 +102,8 @@ class Strategy:
     uses_source_data: reads labelled source images while training on the target (DANN).
     uses_unlabeled_target: reads the unlabeled target pool (images only, never labels).
     min_labels_per_class: 0 if it works with no target labels (unsupervised adaptation).
+    records_domain_gap: the engine adds ``extras["proxy_a_distance"]`` of the final model's
+        features (source train vs the target's unlabeled pool), for Ganin et al.'s claim.
     """
 
     name: str
@@ -113,6 +115,7 @@ class Strategy:
     uses_source_data: bool = False
     uses_unlabeled_target: bool = False
     min_labels_per_class: int = 1
+    records_domain_gap: bool = False
     validate: Callable[[dict[str, Any]], None] | None = None
 
     def resolve(self, params: Mapping[str, Any] | None, *, field: str = "strategy_params") -> dict[str, Any]:

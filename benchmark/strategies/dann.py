@@ -1,0 +1,164 @@
+"""``dann``: domain-adversarial training (Ganin et al., JMLR 2016, "Domain-Adversarial Training
+of Neural Networks").
+
+The features feed (a) the label classifier, trained on labelled source batches and on the target
+budget, and (b) a domain discriminator through a gradient reversal layer (GRL): forward the
+identity, backward ``−λ_p ×`` the gradient (§ 5, eq. 13–14). Schedules, with training progress
+``p = step / total_steps`` ∈ [0, 1] (§ 5.2.2):
+
+* ``λ_p = 2 / (1 + exp(−γ p)) − 1`` with ``γ = 10`` (``gamma``);
+* ``μ_p = μ0 / (1 + α p)^β`` with ``α = 10``, ``β = 0.75`` (when ``anneal_lr``; μ0 = the
+  train ``learning_rate``).
+
+The backbone starts from the pretrained source model. When source and target share classes one
+head serves both (then ``labels_per_class = 0`` is the paper's unsupervised setting); otherwise
+the source has its own head (``source_head``, from the pretrained one) and the target head is new.
+Discriminator: MLP(``disc_hidden``, ``disc_hidden``, 1); its loss is weighted by ``domain_weight``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from benchmark.errors import UserError
+from benchmark.models import DomainDiscriminator, transplant
+from benchmark.strategies.base import (
+    BACKBONE,
+    TRAIN,
+    FitContext,
+    FitResult,
+    Strategy,
+    batch_size,
+    cross_entropy,
+    label_params,
+    sample_indices,
+)
+
+
+@jax.custom_vjp
+def grad_reverse(x: jax.Array, lam: jax.Array) -> jax.Array:
+    """Identity forward; gradient ``−lam × g`` backward (Ganin et al. 2016, eq. 13–14)."""
+    return x
+
+
+def _grl_fwd(x, lam):
+    return x, lam
+
+
+def _grl_bwd(lam, g):
+    return -lam * g, jnp.zeros_like(lam)
+
+
+grad_reverse.defvjp(_grl_fwd, _grl_bwd)
+
+
+def dann_lambda(progress: jax.Array | float, gamma: float = 10.0) -> jax.Array:
+    """``λ_p = 2 / (1 + exp(−γ p)) − 1`` (Ganin et al. 2016, § 5.2.2)."""
+    return 2.0 / (1.0 + jnp.exp(-gamma * jnp.asarray(progress, jnp.float32))) - 1.0
+
+
+def labels(params: Any, hp: dict) -> Any:
+    """Backbone blocks at ``backbone_lr_scale``; heads and discriminator at the base rate."""
+    def rule(path: str) -> str:
+        if path.startswith("model/") and not path.startswith("model/head/"):
+            return BACKBONE
+        return TRAIN
+
+    return label_params(params, rule)
+
+
+def dann_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
+              model: nn.Module, hp: dict) -> tuple[jax.Array, dict]:
+    """Source CE (+ target-budget CE) + ``domain_weight`` × discriminator BCE through the GRL."""
+    ks, kt, kl = jax.random.split(key, 3)
+    b = hp["batch_size"]
+    features = lambda x: model.apply({"params": params["model"]}, x, method=type(model).features)  # noqa: E731
+    si = sample_indices(ks, data["source_labels"].shape[0], b)
+    ti = sample_indices(kt, data["target_images"].shape[0], b)
+    fs = features(data["source_images"][si])
+    ft = features(data["target_images"][ti])
+    if hp["shared_head"]:
+        source_logits = model.apply({"params": params["model"]}, fs, method=type(model).classify)
+    else:
+        source_logits = nn.Dense(hp["source_num_classes"]).apply({"params": params["source_head"]}, fs)
+    loss_source, source_accuracy = cross_entropy(source_logits, data["source_labels"][si])
+    lam = dann_lambda(step / hp["total_steps"], hp["gamma"])
+    domain_logits = DomainDiscriminator(hp["disc_hidden"]).apply(
+        {"params": params["disc"]}, grad_reverse(jnp.concatenate([fs, ft]), lam))
+    domain = jnp.concatenate([jnp.zeros(b), jnp.ones(b)])
+    loss_domain = optax.sigmoid_binary_cross_entropy(domain_logits, domain).mean()
+    loss = loss_source + hp["domain_weight"] * loss_domain
+    accuracy = source_accuracy
+    if hp["has_labels"]:
+        li = sample_indices(kl, data["labels"].shape[0], b)
+        logits = model.apply({"params": params["model"]}, data["images"][li])
+        loss_target, accuracy = cross_entropy(logits, data["labels"][li])
+        loss = loss + loss_target
+    metrics = {
+        "loss": loss, "accuracy": accuracy, "source_loss": loss_source, "domain_loss": loss_domain,
+        "domain_accuracy": jnp.mean((domain_logits > 0) == (domain > 0.5)), "lambda": lam,
+    }
+    return loss, metrics
+
+
+def fit(ctx: FitContext) -> FitResult:
+    has_labels = ctx.num_labeled > 0
+    shared = ctx.shared_label_space
+    if not has_labels and not shared:
+        raise UserError("dann without target labels needs a source with the target's classes",
+                        field="labels_per_class")
+    keys = jax.random.split(ctx.key, 3)
+    feature_dim = ctx.trainer.features(ctx.source_params, ctx.source_images[:1]).shape[-1]
+    disc = DomainDiscriminator(ctx.hp["disc_hidden"])
+    params = {
+        "model": transplant(ctx.source_params, ctx.init_params, keep_head=shared),
+        "disc": disc.init(keys[0], jnp.zeros((1, feature_dim)))["params"],
+    }
+    if not shared:
+        params["source_head"] = ctx.source_params["head"]
+    target_images = jnp.concatenate([ctx.labeled_images, ctx.unlabeled_images])
+    data = {"source_images": ctx.source_images, "source_labels": ctx.source_labels,
+            "target_images": target_images}
+    if has_labels:
+        data.update(images=ctx.labeled_images, labels=ctx.labeled_labels)
+    hp = {
+        **ctx.hp,
+        "batch_size": batch_size(ctx.hp, int(target_images.shape[0])),
+        "has_labels": has_labels, "shared_head": shared,
+        "source_num_classes": int(ctx.source_num_classes),
+        "lr_schedule": "dann" if ctx.hp["anneal_lr"] else ctx.hp["lr_schedule"],
+    }
+    result = ctx.trainer.train(params, data, keys[1], loss=dann_loss, labels=labels, hp=hp,
+                               steps=hp["steps"])
+    result.params = {"model": result.params["model"]}
+    if result.curve:
+        result.extras["final_lambda"] = result.curve[-1]["lambda"]
+        result.extras["final_domain_accuracy"] = result.curve[-1]["domain_accuracy"]
+    return result
+
+
+def _validate(p: dict) -> None:
+    if not 0 < p["backbone_lr_scale"] <= 1:
+        raise UserError("backbone_lr_scale must be in (0, 1]", field="strategy_params.backbone_lr_scale")
+    if not isinstance(p["disc_hidden"], int) or p["disc_hidden"] < 1:
+        raise UserError("disc_hidden must be a positive integer", field="strategy_params.disc_hidden")
+
+
+STRATEGY = Strategy(
+    name="dann",
+    fit=fit,
+    summary="domain-adversarial training with a gradient reversal layer (Ganin et al. 2016)",
+    defaults={"gamma": 10.0, "domain_weight": 1.0, "disc_hidden": 64, "anneal_lr": True,
+              "backbone_lr_scale": 1.0},
+    uses_source=True,
+    uses_source_data=True,
+    uses_unlabeled_target=True,
+    min_labels_per_class=0,
+    records_domain_gap=True,
+    validate=_validate,
+)
