@@ -148,7 +148,7 @@ def _runs_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
             "status": r["status"], "accuracy": _fmt(acc, 4),
             "wall_s": _fmt(r.get("wall_s"), 1), "compile_s": _fmt(r.get("compile_s"), 1),
             "diverged_step": "" if pd.isna(r.get("diverged_step")) else int(r["diverged_step"]),
-            "error": r.get("error") or "",
+            "error": "" if pd.isna(r.get("error")) else str(r["error"]),
         })
     return rows
 
