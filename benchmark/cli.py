@@ -12,6 +12,7 @@ from benchmark.errors import UserError
 COMMAND_MODULES = [
     "benchmark.commands.data",
     "benchmark.commands.demo",
+    "benchmark.commands.run",
     "benchmark.commands.report",
     "benchmark.commands.reproduce",
 ]

@@ -1,0 +1,219 @@
+"""``tbench run | status | show | export``: run a suite's grid into its store and look at it.
+
+Every command validates the whole suite first; nothing is written to a store until the suite,
+its datasets, strategies and budgets are all known to be valid (a ``UserError``: exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from benchmark.cellspec import ALL_LABELS, CellSpec
+from benchmark.errors import UserError
+from benchmark.results import RunResult
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="train every unfinished run of a suite (resumable)")
+    p.add_argument("suite", help="suite YAML file, e.g. suites/quick.yaml")
+    p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="where cells run (default: %(default)s)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (default: start one)")
+    p.add_argument("--data-dir", help="prepared datasets directory (default: $TBENCH_DATA_DIR)")
+    p.add_argument("--max-cells", type=int, help="stop after starting this many cells")
+    p.add_argument("--quiet", action="store_true", help="one log line per cell instead of a live display")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("status", help="done / running / failed / diverged / to do for a suite")
+    p.add_argument("suite")
+    p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("show", help="print the fully resolved suite as YAML, with its grid")
+    p.add_argument("suite")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("export", help="write a suite's runs as a tidy table (one row per run)")
+    p.add_argument("suite")
+    p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("-o", "--output", help="output file (default: results/<suite name>.<format>)")
+    p.set_defaults(func=_export)
+
+
+def _grid(args: argparse.Namespace):
+    from benchmark.config import load_suite
+    from benchmark.grid import build_grid
+
+    if getattr(args, "data_dir", None):
+        os.environ["TBENCH_DATA_DIR"] = str(Path(args.data_dir).expanduser())
+    return build_grid(load_suite(args.suite))
+
+
+def _store_path(args: argparse.Namespace, suite_name: str) -> Path:
+    from benchmark.store import default_path
+
+    return Path(args.store) if args.store else default_path(suite_name)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from benchmark.executors import make_executor, run_grid
+    from benchmark.store import Store
+
+    if args.max_cells is not None and args.max_cells < 1:
+        raise UserError(f"must be at least 1, got {args.max_cells}", field="--max-cells")
+    if args.address and args.executor != "ray":
+        raise UserError("only means something with --executor ray", field="--address")
+    grid = _grid(args)
+    path = _store_path(args, grid.suite.name)
+    store = Store(path)
+    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
+    listener = QuietListener() if args.quiet or not sys.stderr.isatty() else RichListener()
+    try:
+        summary = run_grid(grid, store, executor, listener=listener, max_cells=args.max_cells)
+    finally:
+        listener.close()
+        store.close()
+    print(f"{grid.suite.name}: ran {summary.ran} runs in {summary.wall_s:.0f}s "
+          f"(ok {summary.ok}, diverged {summary.diverged}, failed {summary.failed}); "
+          f"already finished {summary.skipped_finished}; held by other runners {summary.elsewhere}; "
+          f"of {summary.total} runs ({len(grid.skipped)} cells skipped, see `tbench show`) -> {path}")
+    for line in summary.errors:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from benchmark.store import Store
+
+    grid = _grid(args)
+    path = _store_path(args, grid.suite.name)
+    if not path.exists():
+        counts = {"ok": 0, "diverged": 0, "failed": 0, "running": 0, "todo": len(grid.runs),
+                  "total": len(grid.runs), "other": 0}
+    else:
+        with Store(path, create=False) as store:
+            counts = store.status_counts(r.run_id for r in grid.runs)
+    print(f"{grid.suite.name} ({path}): {counts['total']} runs in {len(grid.cells)} cells")
+    for key, label in (("ok", "done"), ("running", "running"), ("failed", "failed"),
+                       ("diverged", "diverged"), ("todo", "to do")):
+        print(f"  {label:<9}{counts[key]:>6}")
+    if counts["other"]:
+        print(f"  ({counts['other']} runs in the store belong to no cell of this suite as it is now)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    grid = _grid(args)
+    suite = grid.suite
+    print(yaml.safe_dump(suite.to_yaml_dict(), sort_keys=False, default_flow_style=None).rstrip())
+    print(f"# grid: {len(grid.cells)} cells x {len(suite.seeds)} seeds = {len(grid.runs)} runs")
+    for s in grid.skipped:
+        budget = "all" if s.labels_per_class == ALL_LABELS else s.labels_per_class
+        print(f"# skipped: {s.strategy_label} {s.source} -> {s.target} budget {budget}: {s.reason}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from benchmark.store import Store
+
+    grid = _grid(args)
+    path = _store_path(args, grid.suite.name)
+    with Store(path, create=False) as store:
+        frame = tidy_runs(store.runs_frame())
+    out = Path(args.output) if args.output else path.with_suffix(f".{args.format}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "csv":
+        frame.to_csv(out, index=False)
+    else:
+        try:
+            frame.to_parquet(out, index=False)
+        except ImportError:
+            raise UserError("Parquet needs pyarrow; install it with `pip install 'transferbench[parquet]'` "
+                            "or use --format csv", field="--format") from None
+    print(f"wrote {len(frame)} runs to {out}")
+    return 0
+
+
+def tidy_runs(frame):
+    """Runs as a flat table: nested columns (curve, versions, config, ...) as JSON text."""
+    from benchmark.store import JSON_COLUMNS
+
+    frame = frame.copy()
+    for col in JSON_COLUMNS:
+        frame[col] = [json.dumps(v, sort_keys=True) for v in frame[col]]
+    return frame
+
+
+def _cell_text(spec: CellSpec) -> str:
+    budget = "all" if spec.labels_per_class == ALL_LABELS else spec.labels_per_class
+    return f"{spec.strategy_label} {spec.source or '∅'}→{spec.target} @{budget}"
+
+
+class QuietListener:
+    """One plain log line per finished cell (for logs and CI)."""
+
+    def start(self, total: int, finished_before: int) -> None:
+        self.total, self.done, self.t0 = total, finished_before, time.monotonic()
+        print(f"{total} runs, {finished_before} already finished", flush=True)
+
+    def begin(self, spec: CellSpec, seeds: list[int]) -> None:
+        pass
+
+    def finish(self, spec: CellSpec, results: list[RunResult]) -> None:
+        self.done += len(results)
+        accs = [r.accuracy for r in results if r.accuracy is not None]
+        acc = f"acc {sum(accs) / len(accs):.3f} over {len(accs)} seeds" if accs else "no accuracy"
+        bad = [r.status for r in results if r.status != "ok"]
+        print(f"[{self.done}/{self.total}] {_cell_text(spec)}: {acc}"
+              f"{' (' + ', '.join(bad) + ')' if bad else ''} "
+              f"{sum(r.wall_s for r in results):.1f}s", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichListener:
+    """A live display: runs done/total, the current cell, throughput and ETA."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), TextColumn("{task.fields[current]}"), transient=False)
+        self.task = None
+
+    def start(self, total: int, finished_before: int) -> None:
+        self.progress.start()
+        self.started_with, self.t0 = finished_before, time.monotonic()
+        self.task = self.progress.add_task("runs", total=total, completed=finished_before,
+                                           rate="", current="")
+
+    def begin(self, spec: CellSpec, seeds: list[int]) -> None:
+        self.progress.update(self.task, current=f"{_cell_text(spec)} ({len(seeds)} seeds)")
+
+    def finish(self, spec: CellSpec, results: list[RunResult]) -> None:
+        self.progress.advance(self.task, len(results))
+        done = self.progress.tasks[0].completed - self.started_with
+        per_min = 60 * done / max(1e-9, time.monotonic() - self.t0)
+        self.progress.update(self.task, rate=f"{per_min:.1f} runs/min")
+
+    def close(self) -> None:
+        self.progress.stop()
