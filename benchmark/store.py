@@ -43,7 +43,7 @@ RUN_COLUMNS = (
     "diverged_step", "wall_s", "compile_s", "pretrain_s", "backend", "device", "host",
     "versions", "config", "finished_at",
 )
-EXTRA_RUN_COLUMNS = ("error", "plan", "extras", "attempts")
+EXTRA_RUN_COLUMNS = ("error", "plan", "extras", "attempts", "runner")
 JSON_COLUMNS = ("per_class_accuracy", "curve", "versions", "config", "plan", "extras")
 MEASURE_COLUMNS = ("source", "target", "measure", "value", "space", "seed")
 
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
     accuracy REAL, per_class_accuracy TEXT, curve TEXT, diverged_step INTEGER, wall_s REAL,
     compile_s REAL, pretrain_s REAL, backend TEXT, device TEXT, host TEXT, versions TEXT,
     config TEXT NOT NULL, finished_at TEXT NOT NULL, error TEXT, plan TEXT, extras TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1
+    attempts INTEGER NOT NULL DEFAULT 1, runner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_cell ON runs (cell_id);
 CREATE TABLE IF NOT EXISTS leases (
@@ -123,7 +123,9 @@ class Store:
         hint = "pass another --store PATH, or move the file away"
         if header != b"SQLite format 3\x00":
             raise UserError(f"{self.path} is not a transferbench results store (not an SQLite file); {hint}")
-        uri = f"file:{self.path.resolve()}?mode=ro"
+        # Without a live WAL beside it, read immutably: not even -shm/-wal files get created.
+        live = self.path.with_name(self.path.name + "-wal").exists()
+        uri = f"file:{self.path.resolve()}?mode=ro" + ("" if live else "&immutable=1")
         try:
             with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
                 rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -233,7 +235,7 @@ class Store:
                 "backend": r.backend, "device": r.device, "host": host,
                 "versions": json.dumps(versions, sort_keys=True), "config": json.dumps(config, sort_keys=True),
                 "finished_at": _now_iso(), "error": r.error, "plan": json.dumps(r.plan, default=str),
-                "extras": json.dumps(r.extras, default=str), "attempts": attempts,
+                "extras": json.dumps(r.extras, default=str), "attempts": attempts, "runner": owner,
             }
             names = ", ".join(values)
             marks = ", ".join("?" for _ in values)

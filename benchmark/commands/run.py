@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{grid.suite.name}: ran {summary.ran} runs in {summary.wall_s:.0f}s "
           f"(ok {summary.ok}, diverged {summary.diverged}, failed {summary.failed}); "
           f"already finished {summary.skipped_finished}; held by other runners {summary.elsewhere}; "
+          f"computed twice and discarded {summary.duplicates}; "
           f"of {summary.total} runs ({len(grid.skipped)} cells skipped, see `tbench show`) -> {path}")
     for line in summary.errors:
         print(f"  failed: {line}", file=sys.stderr)

@@ -105,7 +105,8 @@ class Summary:
     diverged: int = 0
     failed: int = 0
     skipped_finished: int = 0
-    elsewhere: int = 0
+    elsewhere: int = 0  # held by another live runner when this one reached them
+    duplicates: int = 0
     skipped_cells: int = 0
     wall_s: float = 0.0
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -188,6 +189,7 @@ def _collect(executor: Executor, pending: dict, store: Store, grid: Grid, owner:
             if not store.record(run_id=run.run_id, cell_id=run.cell_key, suite=grid.suite.name,
                                 spec=spec, result=result, host=payload["host"],
                                 versions=payload["versions"], owner=owner):
+                summary.duplicates += 1  # finished meanwhile by another runner: discarded
                 continue
             summary.ran += 1
             if result.status == STATUS_OK:
