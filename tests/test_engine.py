@@ -1,0 +1,190 @@
+"""The engine end to end on the tiny shared configuration (tests/tiny.py).
+
+What users rely on: budgets are respected and test data never touches training (poisoning
+either changes nothing), frozen layers stay frozen, runs are reproducible, the fast execution
+plan computes what the simple loop computes, divergence is reported (never a crash), and a
+corrupt source checkpoint is rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import jax
+import numpy as np
+import pytest
+import tiny
+
+from benchmark.engine import pretrain, run_cell, source_features
+from benchmark.engine.budget import split_budget
+from benchmark.engine.plan import SIMPLE, choose
+from benchmark.engine.run import CellData, load_cell_data, load_domain, run_seed, source_model_for
+from benchmark.errors import UserError
+from benchmark.strategies import names
+
+FAST = choose("cpu")
+STRATEGY_PARAMS = {"finetune_partial": {"k": 2}}
+
+
+def _trees_equal(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("sources"))
+
+
+@pytest.fixture(scope="session")
+def cell_data(data_dir) -> CellData:
+    return load_cell_data(tiny.cell("dann"), data_dir)
+
+
+@pytest.fixture(scope="session")
+def clean_runs(cell_data, checkpoints) -> dict:
+    """One run per registered strategy on the clean data: ``{name: (RunResult, params)}``."""
+    return {name: run_seed(tiny.cell(name, **STRATEGY_PARAMS.get(name, {})), tiny.SEED, cell_data,
+                           plan=FAST, checkpoint_dir=checkpoints)
+            for name in names()}
+
+
+def _poisoned(data: CellData, rng: np.random.Generator) -> CellData:
+    """Held-out train labels → -1 (not a class); test images → noise, test labels shuffled."""
+    train, test = data.target_train, data.target_test
+    _, unlabeled = split_budget(train.labels, train.num_classes, tiny.LABELS_PER_CLASS, tiny.SEED)
+    labels = np.array(train.labels, copy=True)
+    labels[unlabeled] = -1
+    fields = lambda d: {k: getattr(d, k) for k in ("images", "labels", "num_classes", "class_names", "name")}  # noqa: E731
+    return dataclasses.replace(
+        data,
+        target_train=types.SimpleNamespace(**{**fields(train), "labels": labels}),
+        target_test=types.SimpleNamespace(**{**fields(test),
+                                             "images": rng.integers(0, 256, test.images.shape, np.uint8),
+                                             "labels": rng.permutation(np.asarray(test.labels))}),
+    )
+
+
+@pytest.mark.parametrize("name", names())
+def test_strategy_beats_chance_on_a_builtin_pair(name: str, clean_runs) -> None:
+    result, _ = clean_runs[name]
+    assert result.status == "ok"
+    assert result.accuracy > 0.3, f"{name}: {result.accuracy}"
+
+
+@pytest.mark.parametrize("name", names())
+def test_no_strategy_sees_labels_beyond_its_budget_nor_test_data(name, clean_runs, cell_data, checkpoints):
+    clean, clean_params = clean_runs[name]
+    assert clean.extras["labeled"] == tiny.LABELS_PER_CLASS * cell_data.target_train.num_classes
+    poisoned, params = run_seed(tiny.cell(name, **STRATEGY_PARAMS.get(name, {})), tiny.SEED,
+                                _poisoned(cell_data, np.random.default_rng(1)), plan=FAST,
+                                checkpoint_dir=checkpoints)
+    assert _trees_equal(params, clean_params)
+    assert poisoned.curve == clean.curve
+    assert poisoned.extras == clean.extras
+
+
+def test_linear_probe_leaves_every_backbone_param_bit_identical(clean_runs, checkpoints) -> None:
+    _, params = clean_runs["linear_probe"]
+    source = source_model_for(tiny.cell("linear_probe"), tiny.SEED, plan=FAST, checkpoint_dir=checkpoints)
+    for block in ("block0", "block1", "block2"):
+        assert _trees_equal(params[block], source.params[block])
+    assert not _trees_equal(params["head"], source.params["head"])
+
+
+def test_finetune_partial_changes_only_unfrozen_blocks_and_head(clean_runs, checkpoints) -> None:
+    _, params = clean_runs["finetune_partial"]
+    source = source_model_for(tiny.cell("finetune_partial"), tiny.SEED, plan=FAST, checkpoint_dir=checkpoints)
+    assert _trees_equal(params["block0"], source.params["block0"])
+    assert _trees_equal(params["block1"], source.params["block1"])
+    assert not _trees_equal(params["block2"], source.params["block2"])
+
+
+def test_scratch_never_reads_the_source(data_dir) -> None:
+    with pytest.raises(UserError):
+        load_domain("no_such_dataset", "train", tiny.cell("scratch"), data_dir)
+    [result] = run_cell(tiny.cell("scratch", source="no_such_dataset"), [tiny.SEED], data_dir=data_dir)
+    assert result.status == "ok" and result.pretrain_s == 0.0
+
+
+def test_same_seed_twice_is_identical_and_seeds_share_one_compile(data_dir) -> None:
+    spec = tiny.cell("scratch")
+    first, other = run_cell(spec, [0, 1], data_dir=data_dir)
+    [again] = run_cell(spec, [0], data_dir=data_dir)
+    assert (again.accuracy, again.curve, again.per_class_accuracy) == (first.accuracy, first.curve,
+                                                                       first.per_class_accuracy)
+    assert other.curve != first.curve
+    assert other.compile_s == 0.0 and again.compile_s == 0.0
+
+
+@pytest.mark.parametrize("name", ["scratch", "dann"])
+def test_fast_plan_matches_simple_plan(name, clean_runs, cell_data, checkpoints) -> None:
+    """Same steps, same keys: only XLA fusion differs, so agreement to float32 rounding:
+    training-curve losses within 1e-3 relative, test accuracy within 1 percentage point."""
+    fast, _ = clean_runs[name]
+    simple, _ = run_seed(tiny.cell(name), tiny.SEED, cell_data, plan=SIMPLE, checkpoint_dir=checkpoints)
+    assert simple.plan["name"] == "simple" and fast.plan["name"] == "fast"
+    np.testing.assert_allclose([p["loss"] for p in simple.curve], [p["loss"] for p in fast.curve], rtol=1e-3)
+    assert abs(simple.accuracy - fast.accuracy) <= 0.01
+
+
+def test_diverging_learning_rate_is_reported_not_raised(cell_data, checkpoints) -> None:
+    result, params = run_seed(tiny.cell("scratch", train={"learning_rate": 1e9}), tiny.SEED, cell_data,
+                              plan=FAST, checkpoint_dir=checkpoints)
+    assert result.status == "diverged" and result.accuracy is None and params is None
+    assert 0 <= result.diverged_step < tiny.TRAIN["steps"]
+    assert all(p["step"] <= result.diverged_step for p in result.curve)
+
+
+def test_unsupervised_adaptation_with_zero_labels(cell_data, checkpoints) -> None:
+    result, _ = run_seed(tiny.cell("dann", labels_per_class=0), tiny.SEED, cell_data, plan=FAST,
+                         checkpoint_dir=checkpoints)
+    assert result.status == "ok" and result.extras["labeled"] == 0
+    assert -2.0 <= result.extras["proxy_a_distance"] <= 2.0
+    with pytest.raises(UserError, match="labels_per_class"):
+        run_seed(tiny.cell("finetune_full", labels_per_class=0), tiny.SEED, cell_data, plan=FAST,
+                 checkpoint_dir=checkpoints)
+
+
+def test_corrupt_or_partial_checkpoint_is_rebuilt(tmp_path, data_dir) -> None:
+    spec = tiny.cell("finetune_full")
+    get = lambda: source_model_for(spec, tiny.SEED, plan=FAST, data_dir=data_dir, checkpoint_dir=tmp_path)  # noqa: E731
+    trained = get()
+    assert not trained.from_cache
+    pretrain._memory.clear()
+    loaded = get()
+    assert loaded.from_cache and _trees_equal(loaded.params, trained.params)
+    [entry] = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    biggest = max((p for p in (entry / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    raw = bytearray(biggest.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    biggest.write_bytes(bytes(raw))
+    pretrain._memory.clear()
+    rebuilt = get()
+    assert not rebuilt.from_cache and _trees_equal(rebuilt.params, trained.params)
+    (entry / "meta.json").unlink()
+    pretrain._memory.clear()
+    assert not get().from_cache
+
+
+def test_budget_split_is_exact_deterministic_and_poison_proof() -> None:
+    labels = np.repeat(np.arange(4), 10)
+    labeled, unlabeled = split_budget(labels, 4, 3, seed=7)
+    assert np.bincount(labels[labeled]).tolist() == [3, 3, 3, 3]
+    assert sorted([*labeled, *unlabeled]) == list(range(40))
+    again, _ = split_budget(labels, 4, 3, seed=7)
+    assert np.array_equal(labeled, again)
+    assert not np.array_equal(labeled, split_budget(labels, 4, 3, seed=8)[0])
+    poisoned = labels.copy()
+    poisoned[unlabeled] = -1
+    assert np.array_equal(split_budget(poisoned, 4, 3, seed=7)[0], labeled)
+    assert split_budget(labels, 4, -1, seed=0)[0].size == 40
+    assert split_budget(labels, 4, 0, seed=0)[0].size == 0
+
+
+def test_source_features_are_the_source_models_outputs(cell_data, checkpoints) -> None:
+    images = np.asarray(cell_data.target_test.images[:5])
+    features, probs = source_features(tiny.cell("linear_probe"), tiny.SEED, images, checkpoint_dir=checkpoints)
+    assert features.shape == (5, 8 * tiny.BACKBONE_PARAMS["width"]) and features.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    assert probs.shape == (5, cell_data.target_test.num_classes)
