@@ -6,12 +6,13 @@ Which cells exist (and which are skipped, with the reason shown by ``tbench show
   one cell per target × budget with ``source=None``; listing sources does not multiply it.
 * Every other strategy gets one cell per source × target × budget, except:
   - **same images**: the source and the target are built from the same base dataset
-    (``uci_digits@rotate=45`` → ``uci_digits``) and the budget is not ``all``. Pretraining on
+    (``uci_digits@rotate=45`` → ``uci_digits``, ``mnist`` → ``mnist_corrupted/fog``) and the
+    budget is not ``all``. Pretraining on
     the target's own train images with their labels would give the model target labels beyond
     the budget, so the cell would not measure transfer. Allowed: budget ``all`` (the source
     then reveals nothing the budget does not; Yosinski et al.'s "selffer" BnB), two class
     subsets of one base with disjoint ``classes`` (different images), and different base
-    datasets (``uci_digits_m`` → ``uci_digits``).
+    datasets (``uci_digits_m`` → ``uci_digits``: a distinct blended dataset, as MNIST-M is).
   - **too few labels**: a budget below the strategy's ``min_labels_per_class`` (e.g. budget 0,
     no target labels, for anything but unsupervised adaptation: ``dann``, ``self_training``,
     ``source_only``).
@@ -74,8 +75,11 @@ def cell_key(spec: CellSpec) -> str:
 
 
 def base_dataset(name: str) -> str:
-    """``font_digits@rotate=30,label_noise=0.2`` → ``font_digits``."""
-    return name.split("@", 1)[0].strip()
+    """The images a dataset is made of: ``font_digits@rotate=30`` → ``font_digits``,
+    ``mnist_corrupted/fog`` → ``mnist`` (TFDS corruptions are input ops on the same images)."""
+    base = name.split("@", 1)[0].strip()
+    family, _, _ = base.partition("/")
+    return family.removesuffix("_corrupted") if family.endswith("_corrupted") else base
 
 
 def group_by_cell(runs: Iterable[GridRun]) -> list[tuple[CellSpec, list[GridRun]]]:
