@@ -7,11 +7,11 @@ import copy
 from pathlib import Path
 
 import pytest
+import tiny
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import tiny
 from benchmark.cli import main
 from benchmark.config import load_suite, resolve_suite
 from benchmark.engine.schedule import TRAIN_DEFAULTS
