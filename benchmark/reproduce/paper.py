@@ -33,6 +33,9 @@ class Paper:
     claims: ``tidy frame -> [Claim]``.
     figure: ``tidy frame -> matplotlib Figure`` mirroring the paper's figure; ``figure_caption``.
     table: ``tidy frame -> DataFrame`` of per-condition means with CIs (CSV and HTML).
+    keep: ``CellSpec -> bool``; cells of the suite's grid the paper does not use are left out
+        (a suite crosses every strategy with every budget; DANN needs budget 0 only, the
+        train-on-target bound ``all`` only). ``None`` keeps every cell.
     """
 
     name: str
@@ -46,3 +49,4 @@ class Paper:
     figure: Callable[[pd.DataFrame], Any]
     figure_caption: str
     table: Callable[[pd.DataFrame], pd.DataFrame]
+    keep: Callable[[Any], bool] | None = None

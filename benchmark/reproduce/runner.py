@@ -76,6 +76,16 @@ def paper_suite(paper: Paper, *, quick: bool, suites_dir: Path = SUITES_DIR,
     return resolve_suite(raw, file=str(suite_path(paper, suites_dir))), (overrides or None)
 
 
+def paper_grid(paper: Paper, suite: Any):
+    """The suite's grid without the cells the paper does not use (``Paper.keep``)."""
+    from benchmark.grid import build_grid
+
+    grid = build_grid(suite)
+    if paper.keep is None:
+        return grid
+    return dataclasses.replace(grid, runs=tuple(r for r in grid.runs if paper.keep(r.spec)))
+
+
 @dataclasses.dataclass
 class Outcome:
     """What one ``tbench reproduce`` did: its claims, files and the grid run summary."""
@@ -110,9 +120,7 @@ def reproduce(name: str, *, quick: bool = False, run: bool = True, store_path: P
     with Store(store_path) as store:
         if run:
             from benchmark.executors import make_executor, run_grid
-            from benchmark.grid import build_grid
-
-            grid = build_grid(suite)
+            grid = paper_grid(paper, suite)
             summary = run_grid(grid, store, make_executor(executor, address=address, data_dir=data_dir),
                                listener=listener)
             wanted = {r.run_id for r in grid.runs}
