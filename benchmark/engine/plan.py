@@ -5,19 +5,27 @@ All execution choices live here, with the measurements that justify them. A plan
 step per Python iteration, the Flax-tutorial loop) agree to float32 rounding
 (``tests/test_engine.py::test_fast_plan_matches_simple_plan``).
 
-Measured on XLA:CPU (2 cores, jax 0.10.2; DESIGN.md § Engine and ``python -m
-benchmark.engine.measure plans``), LeNet, 28×28×1, batch 128:
+Measured on XLA:CPU (2 cores, jax 0.10.2), interleaved trials, medians (range), compile
+excluded; rerun with ``python -m benchmark.engine.measure plans`` (LeNet width 16, 28×28×1,
+batch 128, SGD momentum) and ``... plans --width 4 --batch 32 --steps 128`` (the test config):
 
-* Python loop of jitted steps: ~220–370 images/s.
-* Whole epoch in one ``jit`` with a rolled ``lax.scan``: ~20 images/s — convolutions inside an
-  XLA:CPU while-loop fall off the fast path (10× slower).
-* ``lax.scan(..., unroll=8)``: ~310–450 images/s: the steps are inlined, and the host is
-  touched once per chunk instead of once per step.
-* ``vmap`` over 4 seeds: ~65 images/s summed (batched convs become grouped convs): on CPU seeds
-  run one after another.
+==============================  ====================  =====================
+plan                            width 16, batch 128   width 4, batch 32
+==============================  ====================  =====================
+simple: jitted step, Python     2,517 (1,672–2,704)   8,407 (7,659–8,873)
+chunk 8, unroll 8 (chosen)      2,722 (1,893–3,200)   9,840 (9,332–10,999)
+chunk 16, unroll 16             3,073 (3,032–3,104)   8,660 (7,634–10,216)
+chunk 16, unroll 8              595 (571–614)         6,619 (6,236–6,986)
+chunk 32, unroll 4              606 (605–621)         6,983 (6,282–7,023)
+chunk 16, rolled scan           608 (591–618)         6,463 (6,254–6,713)
+==============================  ====================  =====================
 
-So on CPU a chunk is fully unrolled (``chunk_steps == unroll``); on GPU/TPU the dispatch
-overhead dominates small models and a long rolled scan is the usual choice.
+Any XLA:CPU while-loop around conv steps (chunk > unroll) is 4–5× slower than a Python loop
+(convolutions inside the loop body fall off the fast path; DESIGN.md saw 10× with a wider
+LeNet), so a CPU chunk is fully unrolled. 16 steps unrolled is within noise of 8 but
+compiles in 8.3 s instead of 5.3 s (6.4 vs 3.9 s for the test config), so 8. DESIGN.md also
+measured ``vmap`` over 4 seeds at ~6× slower per seed than one seed (batched convs become
+grouped convs): seeds run one after another on CPU (and, not measured yet, on accelerators too).
 """
 
 from __future__ import annotations
