@@ -87,6 +87,11 @@ def _run(args: argparse.Namespace) -> int:
           f"already finished {summary.skipped_finished}; held by other runners {summary.elsewhere}; "
           f"computed twice and discarded {summary.duplicates}; "
           f"of {summary.total} runs ({len(grid.skipped)} cells skipped, see `tbench show`) -> {path}")
+    if summary.ran:
+        print(f"time: {summary.wall_s:.1f}s wall = data loading {summary.data_s:.1f}s + runs "
+              f"{summary.runs_wall_s:.1f}s (of which compiling {summary.compile_s:.1f}s, source "
+              f"pretraining {summary.pretrain_s:.1f}s incl. its compiles) + store/other "
+              f"{max(0.0, summary.wall_s - summary.data_s - summary.runs_wall_s):.1f}s")
     for line in summary.errors:
         print(f"  failed: {line}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -50,13 +50,15 @@ def run_group(spec_dict: dict[str, Any], seeds: Sequence[int], data_dir: str | N
               checkpoint_dir: str | None = None) -> dict[str, Any]:
     """Run one cell's seeds with the engine; never raises for a failing cell.
 
-    Returns ``{"results": [RunResult dict per seed, in ``seeds`` order], "host", "versions"}``;
+    Returns ``{"results": [RunResult dict per seed, in ``seeds`` order], "group_wall_s",
+    "host", "versions"}`` (``group_wall_s`` − the runs' ``wall_s`` = loading the cell's data);
     an exception becomes a ``failed`` result (with the error) for each seed. Plain data in and
     out, so a Ray worker can run it.
     """
     from benchmark.engine import run_cell
 
     spec = CellSpec.from_dict(spec_dict)
+    started = time.perf_counter()
     try:
         results = {int(r.seed): r.to_dict() for r in run_cell(spec, list(seeds), data_dir=data_dir,
                                                                 checkpoint_dir=checkpoint_dir)}
@@ -64,7 +66,7 @@ def run_group(spec_dict: dict[str, Any], seeds: Sequence[int], data_dir: str | N
     except Exception as err:  # a failing cell must not stop the grid
         results, error = {}, f"{type(err).__name__}: {err}"
     out = [results.get(int(s)) or failed_result(s, error).to_dict() for s in seeds]
-    return {"results": out, **environment()}
+    return {"results": out, "group_wall_s": time.perf_counter() - started, **environment()}
 
 
 def failed_result(seed: int, error: str) -> RunResult:
@@ -109,6 +111,10 @@ class Summary:
     duplicates: int = 0
     skipped_cells: int = 0
     wall_s: float = 0.0
+    runs_wall_s: float = 0.0  # sum of the runs' wall_s (includes their compile and pretrain)
+    compile_s: float = 0.0
+    pretrain_s: float = 0.0  # source pretraining (with its compiles), charged to the first user
+    data_s: float = 0.0  # loading / preparing the cells' datasets, outside the runs
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -185,6 +191,11 @@ def _collect(executor: Executor, pending: dict, store: Store, grid: Grid, owner:
     for handle, payload in executor.wait(list(pending)):
         spec, runs = pending.pop(handle)
         results = [RunResult.from_dict(d) for d in payload["results"]]
+        runs_wall = sum(r.wall_s for r in results)
+        summary.runs_wall_s += runs_wall
+        summary.compile_s += sum(r.compile_s for r in results)
+        summary.pretrain_s += sum(r.pretrain_s for r in results)
+        summary.data_s += max(0.0, payload.get("group_wall_s", runs_wall) - runs_wall)
         for run, result in zip(runs, results, strict=True):
             if not store.record(run_id=run.run_id, cell_id=run.cell_key, suite=grid.suite.name,
                                 spec=spec, result=result, host=payload["host"],
