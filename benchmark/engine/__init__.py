@@ -48,8 +48,10 @@ def source_features(spec: CellSpec, seed: int, images: np.ndarray, *,
     """``(features float32[N, D], probs float32[N, K_source])`` of the pretrained source model.
 
     spec: any CellSpec naming ``source``, ``input_spec``, ``backbone``, ``backbone_params``,
-    ``pretrain`` (the strategy does not matter); images: uint8[N, H, W, C] in the input spec.
+    ``pretrain`` (the strategy does not matter); images: uint8[N, H, W, C] in the input spec,
+    or a loaded Domain (its ``images`` are used).
     """
+    images = getattr(images, "images", images)
     spec = dataclasses.replace(spec, pretrain=resolve_pretrain(spec.pretrain))
     chosen = choose(jax.default_backend())
     model = source_model_for(spec, seed, plan=chosen, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
