@@ -112,12 +112,39 @@ def load_suite(path: str | Path) -> Suite:
         raise UserError(f"{where}malformed YAML: {problem}; fix the syntax and rerun", file=shown) from None
     except UnicodeDecodeError:
         raise UserError("not a text file; a suite is a UTF-8 YAML file", file=shown) from None
-    return resolve_suite(raw, file=shown)
+    return resolve_suite(raw, file=shown, lines=_field_lines(path.read_text()))
 
 
-def resolve_suite(raw: Any, *, file: str = "<suite>") -> Suite:
-    """Validate a parsed suite mapping and fill in every default."""
-    v = _Validator(file)
+def _field_lines(text: str) -> dict[str, int]:
+    """Line number of every field path (``targets[1]``, ``train.steps``) in a YAML text."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                lines[f"{path}[{i}]"] = value.start_mark.line + 1
+                walk(value, f"{path}[{i}]")
+
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | None = None) -> Suite:
+    """Validate a parsed suite mapping and fill in every default.
+
+    lines: field path → line in the file, to point errors at a line (``load_suite`` fills it).
+    """
+    v = _Validator(file, lines or {})
     if not isinstance(raw, dict):
         v.fail(None, f"a suite is a mapping with the fields {', '.join(REQUIRED_FIELDS)}; got {_kind(raw)}")
     for key in raw:
@@ -173,11 +200,21 @@ def _engine_schedule(which: str) -> tuple[dict[str, Any], Any]:
 class _Validator:
     """Field-by-field checks; each failure is one UserError naming file and field."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, lines: dict[str, int]):
         self.file = file
+        self.lines = lines
 
     def fail(self, field: str | None, message: str) -> None:
-        raise UserError(message, file=self.file, field=field)
+        line = self.lines.get(field or "")
+        if line is None and field:  # a missing field: point at its parent
+            line = self.lines.get(field.rsplit(".", 1)[0]) if "." in field else None
+        shown = f"{field} (line {line})" if field and line else field
+        raise UserError(message, file=self.file, field=shown)
+
+    def reraise(self, err: UserError, field: str) -> None:
+        """A UserError from a registry (its message names the field): add file and line."""
+        line = self.lines.get(field)
+        raise UserError(str(err) + (f" (line {line})" if line else ""), file=self.file) from None
 
     def string(self, field: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -294,7 +331,7 @@ class _Validator:
             try:
                 resolved = strat.resolve(given, field=f"{where}.params")
             except UserError as err:
-                raise UserError(str(err), file=self.file) from None
+                self.reraise(err, f"{where}.params")
             entry = StrategyEntry(name, resolved)
             if entry in out:
                 self.fail(where, f"{name} with these parameters is listed twice; remove the duplicate")
@@ -385,4 +422,4 @@ class _Validator:
         try:
             return resolve(value)
         except UserError as err:
-            raise UserError(str(err), file=self.file) from None
+            self.reraise(err, field)

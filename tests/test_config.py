@@ -106,7 +106,7 @@ def test_bad_suites_exit_2_with_the_field_and_leave_the_store_alone(tmp_path, ca
     store = tmp_path / "store.sqlite"
     Store(store).close()
     before = store.read_bytes()
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=message.replace(": ", r"(?: \(line \d+\))?: ", 1)):
         load_suite(path)
     assert main(["run", str(path), "--store", str(store), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -115,6 +115,13 @@ def test_bad_suites_exit_2_with_the_field_and_leave_the_store_alone(tmp_path, ca
     fresh = tmp_path / "never.sqlite"
     assert main(["run", str(path), "--store", str(fresh), "--quiet"]) == 2
     assert not fresh.exists()
+
+
+def test_errors_point_at_the_line(tmp_path):
+    text = yaml.safe_dump(broken("targets.0", "uci_digts"), sort_keys=False)
+    line = text.splitlines().index("- uci_digts") + 1
+    with pytest.raises(UserError, match=rf": targets\[0\] \(line {line}\): unknown dataset"):
+        load_suite(write(tmp_path, text))
 
 
 def test_a_missing_suite_file_is_a_user_error(tmp_path):
