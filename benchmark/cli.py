@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "benchmark.commands.run",
     "benchmark.commands.report",
     "benchmark.commands.reproduce",
+    "benchmark.commands.bench",
 ]
 
 
