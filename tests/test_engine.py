@@ -188,3 +188,20 @@ def test_source_features_are_the_source_models_outputs(cell_data, checkpoints) -
     assert features.shape == (5, 8 * tiny.BACKBONE_PARAMS["width"]) and features.dtype == np.float32
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     assert probs.shape == (5, cell_data.target_test.num_classes)
+
+
+def test_training_loop_makes_no_hidden_host_device_transfers() -> None:
+    from benchmark.engine.schedule import resolve_train
+    from benchmark.engine.train import Trainer
+    from benchmark.strategies.base import all_train, supervised_loss
+
+    trainer = Trainer((tiny.BACKBONE, tuple(tiny.BACKBONE_PARAMS.items()), 10), FAST)
+    params = {"model": trainer.model.init(jax.random.key(0), np.zeros((1, *tiny.SPEC.shape), np.uint8))["params"]}
+    rng = np.random.default_rng(0)
+    data = {"images": jax.device_put(rng.integers(0, 256, (64, *tiny.SPEC.shape), np.uint8)),
+            "labels": jax.device_put(rng.integers(0, 10, 64).astype(np.int32))}
+    key = jax.random.key(0)
+    hp = resolve_train(tiny.TRAIN)
+    with jax.transfer_guard("disallow"):
+        result = trainer.train(params, data, key, loss=supervised_loss, labels=all_train, hp=hp, steps=20)
+    assert result.diverged_step is None and result.curve[-1]["step"] == 20

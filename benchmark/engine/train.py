@@ -149,7 +149,8 @@ def _apply_fn(model_key: tuple, method: str):
 
 
 def _all_finite(tree: Any) -> bool:
-    return bool(all(np.isfinite(np.asarray(x)).all() for x in jax.tree_util.tree_leaves(tree)))
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+    return bool(jax.device_get(finite))
 
 
 class Trainer:
@@ -180,13 +181,15 @@ class Trainer:
         params = jax.tree.map(jnp.copy, params)
         state = (params, _compiled(init, params)(params))
         end = first_step + steps
-        end_arr = jnp.asarray(end, jnp.int32)
+        # Every host↔device transfer in this loop is explicit (device_put / device_get): the
+        # tests run it under jax.transfer_guard("disallow").
+        end_arr = jax.device_put(np.int32(end))
         log_every = int(hp["log_every"])
         history: dict[str, list[np.ndarray]] = {}
         i = first_step
         diverged = None
         while i < end:
-            args = (state, data, key, jnp.asarray(i, jnp.int32), end_arr)
+            args = (state, data, key, jax.device_put(np.int32(i)), end_arr)
             state, metrics = _compiled(chunk, *args)(*args)
             metrics = jax.device_get(metrics)
             n = min(self.plan.chunk_steps, end - i)
