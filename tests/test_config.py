@@ -55,7 +55,7 @@ def test_show_prints_a_suite_that_loads_back_to_the_same_grid(tmp_path, capsys):
     assert main(["show", str(path)]) == 0
     shown = capsys.readouterr().out
     assert "k: 2" in shown and "copy_blocks: -1" in shown and "momentum: 0.9" in shown
-    assert "# grid: 3 cells x 2 seeds = 6 runs" in shown
+    assert "# grid: 4 cells x 2 seeds = 8 runs" in shown
     again = load_suite(write(tmp_path, shown, "shown.yaml"))
     assert [r.run_id for r in build_grid(again).runs] == [r.run_id for r in build_grid(load_suite(path)).runs]
 

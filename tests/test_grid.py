@@ -8,7 +8,7 @@ from test_config import SUITE
 
 from benchmark.cellspec import ALL_LABELS, cell_id
 from benchmark.config import resolve_suite
-from benchmark.grid import build_grid, cell_key, group_by_cell
+from benchmark.grid import _same_images, build_grid, cell_key, group_by_cell
 
 
 def grid_of(**changes):
@@ -47,11 +47,15 @@ def test_run_ids_are_content_addresses():
 
 def test_same_images_are_skipped_unless_all_labels_or_disjoint_classes():
     grid = grid_of(sources=["uci_digits@rotate=45"], labels_per_class=[5, "all"])
-    partial = [r.spec for r in grid.runs if r.spec.strategy == "finetune_partial"]
+    partial = [spec for spec, _ in grid.cells if spec.strategy == "finetune_partial"]
     assert [s.labels_per_class for s in partial] == [ALL_LABELS]
     (skip,) = grid.skipped
     assert (skip.source, skip.target, skip.labels_per_class) == ("uci_digits@rotate=45", "uci_digits", 5)
     assert "same images (uci_digits)" in skip.reason
+    assert _same_images("mnist", "mnist_corrupted/fog")
+    assert not _same_images("fashion_mnist@classes=0-4", "fashion_mnist@classes=5-9")
+    assert _same_images("fashion_mnist@classes=0-5", "fashion_mnist@classes=5-9")
+    assert not _same_images("uci_digits_m", "uci_digits")
 
 
 def test_budget_zero_keeps_only_unsupervised_adaptation():
