@@ -35,12 +35,14 @@ from benchmark.errors import UserError
 
 @dataclasses.dataclass(frozen=True)
 class GridConfig:
-    """suite: YAML path; per_stratum: naive runs sampled per stratum (None = every run)."""
+    """suite: YAML path; per_stratum: naive runs sampled per stratum (None = every run);
+    warmup: one untimed engine run first, which prepares the datasets."""
 
     suite: str
     repeats: int = 1
     per_stratum: int | None = 1
     timeout_s: float = 3600.0
+    warmup: bool = True
 
 
 def _env(cache_root: Path, *, naive: bool) -> dict[str, str]:
@@ -128,8 +130,8 @@ def run(config: GridConfig) -> dict[str, Any]:
     grid = build_grid(load_suite(config.suite))
     trials: dict[str, list[dict[str, Any]]] = {"engine": [], "naive": []}
     with tempfile.TemporaryDirectory(prefix="tbench-bench-grid-") as tmp:
-        # Untimed: prepares the datasets both contenders read.
-        warm = engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s)
+        # Untimed: prepares the datasets both contenders read (skip when they are prepared).
+        warm = engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s) if config.warmup else None
         for r in range(config.repeats):
             trials["engine"].append(engine_trial(config.suite, Path(tmp) / f"engine-{r}", config.timeout_s))
             trials["naive"].append(naive_trial(grid, Path(tmp) / f"naive-{r}", config.per_stratum,
@@ -137,7 +139,7 @@ def run(config: GridConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "config": {**dataclasses.asdict(config), "runs": len(grid.runs), "cells": len(grid.cells),
                    "suite_name": grid.suite.name},
-        "warmup_wall_s": warm["wall_s"],
+        "warmup_wall_s": warm["wall_s"] if warm else None,
     }
     for name, rows in trials.items():
         median_wall = statistics.median(r["wall_s"] for r in rows)

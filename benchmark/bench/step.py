@@ -74,7 +74,8 @@ def run(config: StepConfig) -> dict[str, Any]:
 
     model_key = ("lenet", (("width", config.width),), config.num_classes)
     model = models.build("lenet", {"width": config.width}, config.num_classes)
-    params = models.init_params(model, jax.random.key(0), config.input_shape)
+    # Jitted: flax's eager init compiles every op on its own (10 s on a busy 2-core machine).
+    params = jax.jit(lambda key: models.init_params(model, key, config.input_shape))(jax.random.key(0))
 
     hp = {**resolve_train({"batch_size": config.batch_size, "learning_rate": config.learning_rate,
                            "momentum": config.momentum, "weight_decay": 0.0, "log_every": steps}),
