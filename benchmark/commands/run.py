@@ -188,7 +188,7 @@ class QuietListener:
 
 
 class RichListener:
-    """A live display: runs done/total, the current cell, throughput and ETA."""
+    """A live display: runs done/total, throughput and ETA, and the current cell below them."""
 
     def __init__(self) -> None:
         from rich.progress import (
@@ -199,21 +199,30 @@ class RichListener:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        class _Progress(Progress):
+            current = ""
+
+            def get_renderables(self):
+                yield self.make_tasks_table(self.tasks)
+                if self.current:
+                    yield Text(f"  running {self.current}", no_wrap=True, overflow="ellipsis")
+
+        self.progress = _Progress(
+            TextColumn("[bold]runs"), BarColumn(bar_width=24), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), TextColumn("{task.fields[current]}"), transient=False)
+            TimeRemainingColumn())
         self.task = None
 
     def start(self, total: int, finished_before: int) -> None:
         self.progress.start()
         self.started_with, self.t0 = finished_before, time.monotonic()
-        self.task = self.progress.add_task("runs", total=total, completed=finished_before,
-                                           rate="", current="")
+        self.task = self.progress.add_task("runs", total=total, completed=finished_before, rate="")
 
     def begin(self, spec: CellSpec, seeds: list[int]) -> None:
-        self.progress.update(self.task, current=f"{_cell_text(spec)} ({len(seeds)} seeds)")
+        self.progress.current = f"{_cell_text(spec)} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
+        self.progress.refresh()
 
     def finish(self, spec: CellSpec, results: list[RunResult]) -> None:
         self.progress.advance(self.task, len(results))
@@ -222,4 +231,5 @@ class RichListener:
         self.progress.update(self.task, rate=f"{per_min:.1f} runs/min")
 
     def close(self) -> None:
+        self.progress.current = ""
         self.progress.stop()
