@@ -74,8 +74,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("only means something with --executor ray", field="--address")
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
-    store = Store(path)
     executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
+    try:
+        store = Store(path)
+    except UserError:
+        executor.shutdown()
+        raise
     listener = QuietListener() if args.quiet or not sys.stderr.isatty() else RichListener()
     try:
         summary = run_grid(grid, store, executor, listener=listener, max_cells=args.max_cells)
