@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -74,3 +75,21 @@ def test_ray_matches_local_and_retries_a_killed_worker(ray_cluster, tmp_path):
         assert ray_runs.loc[run_id, "accuracy"] == local_runs.loc[run_id, "accuracy"]
         assert ray_runs.loc[run_id, "attempts"] == 1
     assert set(ray_runs["versions"].map(lambda v: v["ray"])) == {ray.__version__}
+
+
+def test_a_failing_cell_is_recorded_as_failed_and_retried_next_time(tmp_path):
+    grid = build_grid(resolve_suite({**EXEC_SUITE, "strategies": ["scratch"]}, file="exec.yaml"))
+    # A cell the engine rejects (the backbone cannot be built): run_cell raises, the grid goes on.
+    bad = [dataclasses.replace(r, spec=dataclasses.replace(r.spec, backbone="no_such_net"))
+           for r in grid.runs]
+    broken = dataclasses.replace(grid, runs=tuple(bad))
+    store = Store(tmp_path / "fail.sqlite")
+    summary = run_grid(broken, store, LocalExecutor())
+    assert (summary.ran, summary.failed, summary.ok) == (2, 2, 0)
+    frame = store.runs_frame()
+    assert frame["status"].tolist() == ["failed", "failed"]
+    assert all("unknown backbone 'no_such_net'" in e for e in frame["error"])
+    assert frame["accuracy"].isna().all()
+    again = run_grid(broken, store, LocalExecutor())
+    assert (again.ran, again.failed, again.skipped_finished) == (2, 2, 0)
+    assert store.runs_frame()["attempts"].tolist() == [2, 2]
