@@ -63,8 +63,8 @@ def _engine_trial(trainer: Trainer, params: dict, data: dict, hp: dict, steps: i
     return trial
 
 
-def run(config: StepConfig) -> dict[str, Any]:
-    """Measure; returns a JSON-ready dict (see the module docstring for the contenders)."""
+def build(config: StepConfig) -> dict[str, Any]:
+    """Models, data and the zero-argument trials of every contender (nothing timed yet)."""
     backend = jax.default_backend()
     plan = choose(backend)
     steps = -(-config.steps // plan.chunk_steps) * plan.chunk_steps
@@ -97,6 +97,17 @@ def run(config: StepConfig) -> dict[str, Any]:
     }
     if config.seeds > 1:
         trials["engine_seeds"] = _engine_trial(trainer, engine_params, data, hp, steps, config.seeds)
+    return {"trials": trials, "steps": steps, "plan": plan, "model": model, "params": params,
+            "torch_model": torch_model, "images": images, "labels": labels,
+            "matmul_flops_per_trial": matmul_flops_per_trial}
+
+
+def run(config: StepConfig) -> dict[str, Any]:
+    """Measure; returns a JSON-ready dict (see the module docstring for the contenders)."""
+    parts = build(config)
+    steps, plan, model, params = parts["steps"], parts["plan"], parts["model"], parts["params"]
+    torch_model, images, labels = parts["torch_model"], parts["images"], parts["labels"]
+    trials, matmul_flops_per_trial = parts["trials"], parts["matmul_flops_per_trial"]
     times = timing.interleave(trials, repeats=config.repeats, warmup=1)
 
     images_per_trial = float(steps * config.batch_size)
