@@ -198,10 +198,20 @@ def test_training_loop_makes_no_hidden_host_device_transfers() -> None:
     trainer = Trainer((tiny.BACKBONE, tuple(tiny.BACKBONE_PARAMS.items()), 10), FAST)
     params = {"model": trainer.model.init(jax.random.key(0), np.zeros((1, *tiny.SPEC.shape), np.uint8))["params"]}
     rng = np.random.default_rng(0)
-    data = {"images": jax.device_put(rng.integers(0, 256, (64, *tiny.SPEC.shape), np.uint8)),
-            "labels": jax.device_put(rng.integers(0, 10, 64).astype(np.int32))}
+    n = tiny.LABELS_PER_CLASS * 10  # the shapes of the tiny scratch runs: no extra compile
+    data = {"images": jax.device_put(rng.integers(0, 256, (n, *tiny.SPEC.shape), np.uint8)),
+            "labels": jax.device_put(rng.integers(0, 10, n).astype(np.int32))}
     key = jax.random.key(0)
     hp = resolve_train(tiny.TRAIN)
     with jax.transfer_guard("disallow"):
         result = trainer.train(params, data, key, loss=supervised_loss, labels=all_train, hp=hp, steps=20)
     assert result.diverged_step is None and result.curve[-1]["step"] == 20
+
+
+def test_learning_rate_and_step_count_do_not_recompile(cell_data, checkpoints) -> None:
+    """Floats and the horizon are kernel arguments: a new lr or step count reuses the kernel."""
+    run_seed(tiny.cell("scratch"), tiny.SEED, cell_data, plan=FAST, checkpoint_dir=checkpoints)
+    result, _ = run_seed(tiny.cell("scratch", train={"learning_rate": 0.02, "steps": 40}), tiny.SEED,
+                         cell_data, plan=FAST, checkpoint_dir=checkpoints)
+    assert result.status == "ok" and result.compile_s == 0.0
+    assert result.curve[-1]["step"] == 40

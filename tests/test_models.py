@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,13 +24,14 @@ def _lenet_params(width: int, hw: int, channels: int, classes: int) -> int:
 
 @pytest.mark.parametrize("name,blocks", [("lenet", 3), ("resnet", 4)])
 def test_blocks_are_named_bottom_to_top_with_a_head(name: str, blocks: int) -> None:
+    # Shapes only (jax.eval_shape): no computation, no compile.
     model = models.build(name, tiny.BACKBONE_PARAMS, 7)
-    params = models.init_params(model, jax.random.key(0), tiny.SPEC.shape)
+    params = jax.eval_shape(lambda k: models.init_params(model, k, tiny.SPEC.shape), jax.random.key(0))
     assert sorted(params) == sorted([*models.block_names(model), "head"])
     assert models.block_names(model) == [f"block{i}" for i in range(blocks)]
     x = jnp.zeros((3, *tiny.SPEC.shape), jnp.uint8)
-    features = model.apply({"params": params}, x, method=type(model).features)
-    logits = model.apply({"params": params}, x)
+    features = jax.eval_shape(lambda p, x: model.apply({"params": p}, x, method=type(model).features), params, x)
+    logits = jax.eval_shape(lambda p, x: model.apply({"params": p}, x), params, x)
     assert logits.shape == (3, 7)
     assert params["head"]["kernel"].shape == (features.shape[1], 7)
 
@@ -36,7 +39,7 @@ def test_blocks_are_named_bottom_to_top_with_a_head(name: str, blocks: int) -> N
 def test_lenet_param_count_is_exact() -> None:
     for width, hw in [(4, 16), (16, 28)]:
         model = models.build("lenet", {"width": width}, 10)
-        params = models.init_params(model, jax.random.key(0), (hw, hw, 1))
+        params = jax.eval_shape(functools.partial(models.init_params, model, input_shape=(hw, hw, 1)), jax.random.key(0))
         assert models.param_count(params) == _lenet_params(width, hw, 1, 10)
 
 

@@ -55,67 +55,85 @@ def _charge(seconds: float) -> None:
     _compile_seconds.total = compile_seconds() + seconds
 
 
-def _learning_rate(hp: Mapping[str, Any], scale: float) -> optax.Schedule | float:
+def _learning_rate(hp: Mapping[str, Any], scale: Any) -> optax.Schedule:
+    """The learning-rate schedule; ``hp`` values may be traced (they are kernel arguments)."""
     base = hp["learning_rate"] * scale
+    total = hp["total_steps"]
     if hp["lr_schedule"] == "cosine":
-        return optax.cosine_decay_schedule(base, hp["total_steps"])
+        return lambda step: base * 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(step, total) / total))
     if hp["lr_schedule"] == "dann":
         # μ_p = μ0 / (1 + α p)^β, p = step / total, α = 10, β = 0.75 (Ganin et al. 2016, § 5.2.2).
-        total = float(hp["total_steps"])
         return lambda step: base / (1.0 + 10.0 * step / total) ** 0.75
-    return base
+    return lambda step: base
 
 
 def make_optimizer(hp: Mapping[str, Any], labels: LabelFn) -> optax.GradientTransformation:
-    """SGD-momentum or Adam (+ decoupled weight decay) per label; ``"freeze"`` → set_to_zero."""
+    """SGD-momentum or Adam, plus decoupled weight decay, per label; ``"freeze"`` → set_to_zero.
 
-    def opt(scale: float) -> optax.GradientTransformation:
+    Numbers in ``hp`` may be tracers, so one compiled kernel serves every learning rate,
+    momentum, weight decay and horizon (a weight decay or momentum of 0 is exact arithmetic).
+    """
+
+    def opt(scale: Any) -> optax.GradientTransformation:
         lr = _learning_rate(hp, scale)
-        parts = []
-        if hp["weight_decay"] > 0:
-            parts.append(optax.add_decayed_weights(hp["weight_decay"]))
+        decay = optax.add_decayed_weights(hp["weight_decay"])
         if hp["optimizer"] == "adam":
-            parts.append(optax.adam(lr))
-        else:
-            parts.append(optax.sgd(lr, momentum=hp["momentum"] or None))
-        return optax.chain(*parts)
+            return optax.chain(decay, optax.adam(lr))
+        return optax.chain(decay, optax.sgd(lr, momentum=hp["momentum"]))
 
     transforms = {
         TRAIN: opt(1.0),
-        BACKBONE: opt(float(hp.get("backbone_lr_scale", 1.0))),
+        BACKBONE: opt(hp.get("backbone_lr_scale", 1.0)),
         FREEZE: optax.set_to_zero(),
     }
-    return optax.multi_transform(transforms, lambda params: labels(params, hp))
+    static = {k: v for k, v in hp.items() if not isinstance(v, jax.Array | float)}
+    return optax.multi_transform(transforms, lambda params: labels(params, static))
 
 
-def _hashable(hp: Mapping[str, Any]) -> tuple:
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in hp.items()))
+_NOT_IN_KERNEL = ("steps", "log_every")
+
+
+def split_hp(hp: Mapping[str, Any]) -> tuple[tuple, dict[str, np.ndarray]]:
+    """``(static, dynamic)``: floats and ``total_steps`` become kernel arguments (no recompile
+    per learning rate or step count); strings, ints and bools stay compile-time constants."""
+    static, dynamic = [], {}
+    for key, value in sorted(hp.items()):
+        if key == "total_steps":
+            dynamic[key] = np.int32(value)
+        elif isinstance(value, float):
+            dynamic[key] = np.float32(value)
+        elif key not in _NOT_IN_KERNEL:
+            static.append((key, tuple(value) if isinstance(value, list) else value))
+    return tuple(static), dynamic
 
 
 @functools.lru_cache(maxsize=256)
-def _kernels(loss: LossFn, labels: LabelFn, model_key: tuple, hp_items: tuple, plan: Plan):
-    """(jitted optimizer init, jitted chunk) for one training program; built once per process."""
-    model = models.build(model_key[0], dict(model_key[1]), model_key[2])
-    hp = dict(hp_items)
-    tx = make_optimizer(hp, labels)
-    loss_fn = functools.partial(loss, model=model, hp=hp)
+def _kernels(loss: LossFn, labels: LabelFn, model_key: tuple, static_hp: tuple, plan: Plan):
+    """(optimizer init, jitted chunk) for one training program; built once per process.
 
-    def step(state, data, key, i):
+    The chunk is ``chunk(state, data, key, start, end, dynamic_hp) -> (state, metrics[chunk])``.
+    """
+    model = models.build(model_key[0], dict(model_key[1]), model_key[2])
+    static = dict(static_hp)
+
+    def step(state, data, key, i, dynamic):
+        hp = {**static, **dynamic}
+        tx = make_optimizer(hp, labels)
         params, opt_state = state
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        grad_fn = jax.value_and_grad(functools.partial(loss, model=model, hp=hp), has_aux=True)
         (_, metrics), grads = grad_fn(params, data, jax.random.fold_in(key, i), i)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), metrics
 
     if plan.chunk_steps == 1:
-        def chunk(state, data, key, start, end):
-            state, metrics = step(state, data, key, start)
+        def chunk(state, data, key, start, end, dynamic):
+            state, metrics = step(state, data, key, start, dynamic)
             return state, jax.tree.map(lambda m: m[None], metrics)
     else:
-        def chunk(state, data, key, start, end):
+        def chunk(state, data, key, start, end, dynamic):
             def body(state, offset):
                 i = start + offset
-                new_state, metrics = step(state, data, key, i)
+                new_state, metrics = step(state, data, key, i, dynamic)
                 # Steps past `end` (the tail of the last chunk) leave the state unchanged, so
                 # any step count runs on the one compiled chunk.
                 keep = i < end
@@ -124,7 +142,10 @@ def _kernels(loss: LossFn, labels: LabelFn, model_key: tuple, hp_items: tuple, p
 
             return jax.lax.scan(body, state, jnp.arange(plan.chunk_steps), unroll=plan.unroll)
 
-    return jax.jit(tx.init), jax.jit(chunk, donate_argnums=0)
+    def init(params, dynamic):
+        return make_optimizer({**static, **dynamic}, labels).init(params)
+
+    return jax.jit(init), jax.jit(chunk, donate_argnums=0)
 
 
 _aot: dict[tuple, Any] = {}
@@ -175,11 +196,13 @@ class Trainer:
         step whose loss was not finite, if any (training stops there).
         """
         hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps))}
-        init, chunk = _kernels(loss, labels, self.model_key, _hashable(hp), self.plan)
+        static, dynamic = split_hp(hp)
+        dynamic = jax.device_put(dynamic)
+        init, chunk = _kernels(loss, labels, self.model_key, static, self.plan)
         # Copy: the chunk donates its state, and the caller's params (e.g. a cached source
         # model) must survive.
         params = jax.tree.map(jnp.copy, params)
-        state = (params, _compiled(init, params)(params))
+        state = (params, _compiled(init, params, dynamic)(params, dynamic))
         end = first_step + steps
         # Every host↔device transfer in this loop is explicit (device_put / device_get): the
         # tests run it under jax.transfer_guard("disallow").
@@ -189,7 +212,7 @@ class Trainer:
         i = first_step
         diverged = None
         while i < end:
-            args = (state, data, key, jax.device_put(np.int32(i)), end_arr)
+            args = (state, data, key, jax.device_put(np.int32(i)), end_arr, dynamic)
             state, metrics = _compiled(chunk, *args)(*args)
             metrics = jax.device_get(metrics)
             n = min(self.plan.chunk_steps, end - i)

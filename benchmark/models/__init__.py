@@ -11,6 +11,7 @@ Strategies freeze by parameter path (``block0/...``), never by changing the mode
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -96,17 +97,16 @@ def transplant(pretrained: dict, fresh: dict, *, keep_head: bool, copy_blocks: i
 
 
 def param_count(params: Any) -> int:
-    """Number of scalars in a parameter pytree."""
-    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+    """Number of scalars in a parameter pytree (arrays or ``jax.eval_shape`` structs)."""
+    return int(sum(math.prod(getattr(x, "shape", np.shape(x))) for x in jax.tree_util.tree_leaves(params)))
 
 
 @functools.lru_cache(maxsize=32)
 def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple[int, int, int]) -> float:
     model = build(name, dict(frozen_params), num_classes)
-    params = init_params(model, jax.random.key(0), input_shape)
-    x = jnp.zeros((1, *input_shape), jnp.uint8)
-    compiled = jax.jit(lambda p, x: model.apply({"params": p}, x)).lower(params, x).compile()
-    cost = compiled.cost_analysis()
+    params = jax.eval_shape(functools.partial(init_params, model, input_shape=input_shape), jax.random.key(0))
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.uint8)
+    cost = jax.jit(lambda p, x: model.apply({"params": p}, x)).lower(params, x).cost_analysis()
     if isinstance(cost, list | tuple):
         cost = cost[0]
     return float(cost["flops"])
@@ -114,5 +114,5 @@ def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple
 
 def flops_per_image(name: str, params: dict[str, Any] | None, num_classes: int,
                     input_shape: tuple[int, int, int]) -> float:
-    """Forward FLOPs for one image, as counted by XLA's cost analysis of the compiled forward."""
+    """Forward FLOPs for one image, as counted by XLA's HLO cost analysis of the forward."""
     return _flops(name, tuple(sorted((params or {}).items())), num_classes, tuple(input_shape))
