@@ -1,0 +1,232 @@
+"""The dataset registry: names, metadata, and ``load`` (prepare on first use, cache in-process).
+
+A name is ``BASE[@OPS]`` (``benchmark.data.spec``). Bases are the built-in TFDS builders
+(``benchmark.data.builders.BUILTINS``, prepared on first use into the data dir) or TFDS catalog
+datasets prepared in the data dir (``benchmark.data.catalog``). ``load`` returns a
+:class:`Domain` mapped to the suite's ``InputSpec``; arrays are read-only because the same
+object is handed to every caller of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import io
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmark import paths
+from benchmark.cellspec import InputSpec
+from benchmark.data import catalog, transforms
+from benchmark.data.builders import BUILTINS
+from benchmark.data.builders.fashion_mnist import missing_reason as fashion_missing_reason
+from benchmark.data.spec import close_matches, parse_name
+from benchmark.errors import DatasetUnavailable, UserError
+
+SPLITS = ("train", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is, whether or not it is prepared here."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    native_shape: tuple[int, int, int] | None
+    splits: dict[str, int]
+    provenance: str
+    licence: str
+    available: bool
+    unavailable_reason: str | None = None
+    kind: str = "builtin"  # "builtin" or "catalog"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Domain:
+    """One split of one dataset, mapped to an input spec.
+
+    images: uint8[N, H, W, C] (read-only); labels: int32[N] (read-only); ``metadata`` holds
+    extra per-example int64[N] fields a builder stores (``font`` for ``font_digits``).
+    """
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+    class_names: tuple[str, ...]
+    metadata: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def names() -> list[str]:
+    """Every known base name: built-ins first, then the TFDS catalog names transferbench knows."""
+    return list(BUILTINS) + sorted(catalog.CATALOG)
+
+
+def _resolve_base(base: str, data_dir: Path) -> str:
+    """``"builtin"`` or ``"catalog"``; ``UserError`` with close matches for an unknown name."""
+    if base in BUILTINS:
+        return "builtin"
+    if base in catalog.CATALOG or catalog.prepared_dir(base, data_dir) is not None:
+        return "catalog"
+    raise UserError(
+        f"unknown dataset {base!r}{close_matches(base, names())}; run 'tbench datasets' to list them "
+        f"(TFDS catalog datasets load once prepared in {data_dir})"
+    )
+
+
+def info(name: str, data_dir: str | os.PathLike | None = None) -> DatasetInfo:
+    """Metadata of ``name`` (transform ops allowed and validated; the base is described)."""
+    parsed = parse_name(name)
+    root = paths.data_dir(data_dir)
+    if _resolve_base(parsed.base, root) == "builtin":
+        cls = BUILTINS[parsed.base]
+        reason = fashion_missing_reason() if parsed.base == "fashion_mnist" else None
+        return DatasetInfo(
+            name=parsed.base, num_classes=len(cls.CLASS_NAMES), class_names=tuple(cls.CLASS_NAMES),
+            native_shape=tuple(cls.NATIVE_SHAPE), splits=dict(cls.SPLIT_SIZES), provenance=cls.PROVENANCE,
+            licence=cls.LICENCE, available=reason is None, unavailable_reason=reason,
+        )
+    reason = catalog.unavailable_reason(parsed.base, root)
+    if reason is None:
+        described = catalog.describe(parsed.base, root)
+        return DatasetInfo(name=parsed.base, available=True, kind="catalog", **described)
+    entry = catalog.CATALOG.get(parsed.base, catalog.CatalogEntry(0, None, parsed.base, "unknown"))
+    return DatasetInfo(
+        name=parsed.base, num_classes=entry.num_classes, class_names=tuple(str(i) for i in range(entry.num_classes)),
+        native_shape=entry.native_shape, splits={}, provenance=entry.provenance, licence=entry.licence,
+        available=False, unavailable_reason=reason, kind="catalog",
+    )
+
+
+@contextlib.contextmanager
+def _lock(root: Path, name: str):
+    """One process prepares a dataset at a time (parallel workers share the data dir)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare(base: str, data_dir: str | os.PathLike | None = None):
+    """Prepare built-in ``base`` into the data dir unless already there; return its TFDS builder."""
+    import tensorflow_datasets as tfds
+
+    root = paths.data_dir(data_dir)
+    cls = BUILTINS[base]
+    if base == "fashion_mnist" and fashion_missing_reason():
+        raise DatasetUnavailable(fashion_missing_reason())
+    # TFDS warns about the not-yet-written folder and prints its own banner; we print ours.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    builder = cls(data_dir=str(root))
+    if builder.is_prepared():
+        return builder
+    with _lock(root, cls.name):
+        builder = cls(data_dir=str(root))
+        if builder.is_prepared():
+            return builder
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        sizes = ", ".join(f"{n:,} {s}" for s, n in cls.SPLIT_SIZES.items())
+        message = f"Preparing [bold]{base}[/] {cls.VERSION} ({sizes}) into {root} — first use only"
+        tfds.disable_progress_bar()
+        with console.status(message), contextlib.redirect_stdout(io.StringIO()):
+            builder.download_and_prepare(file_format="array_record")
+        console.print(f"[green]✓[/] prepared {base} {cls.VERSION} in {builder.data_dir}")
+    return builder
+
+
+def _read_builtin(base: str, split: str, data_dir: Path) -> dict[str, np.ndarray]:
+    builder = prepare(base, data_dir)
+    source = builder.as_data_source(split=split)
+    records = source.__getitems__(list(range(len(source))))
+    order = np.argsort([int(r["index"]) for r in records], kind="stable")
+    records = [records[i] for i in order]
+    arrays = {
+        "image": np.stack([np.asarray(r["image"], dtype=np.uint8) for r in records]),
+        "label": np.asarray([r["label"] for r in records], dtype=np.int64),
+    }
+    for field in BUILTINS[base].EXTRA_FIELDS:
+        arrays[field] = np.asarray([r[field] for r in records], dtype=np.int64)
+    return arrays
+
+
+_BASE_CACHE: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
+_DOMAIN_CACHE: dict[tuple[str, str, InputSpec | None, str], Domain] = {}
+
+
+def clear_cache() -> None:
+    """Forget every loaded array (tests; long-lived processes that change the data dir)."""
+    _BASE_CACHE.clear()
+    _DOMAIN_CACHE.clear()
+
+
+def _read_base(base: str, split: str, root: Path) -> dict[str, np.ndarray]:
+    key = (base, split, str(root))
+    if key not in _BASE_CACHE:
+        if base in BUILTINS:
+            _BASE_CACHE[key] = _read_builtin(base, split, root)
+        else:
+            _BASE_CACHE[key] = catalog.read_split(base, split, root)
+    return _BASE_CACHE[key]
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def load(
+    name: str,
+    split: str = "train",
+    spec: InputSpec | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> Domain:
+    """Load one split of ``name`` (``BASE[@OPS]``), transformed and mapped to ``spec``.
+
+    Input ops apply at native resolution in the order given, then the images are resized and
+    channel-mapped to ``spec`` (``None`` keeps the native shape). Label ops apply to the
+    train split only. Random ops are seeded from (name, split): the same name gives the same
+    bytes in every process. Results are cached per (name, split, spec, data dir).
+    """
+    parsed = parse_name(name)
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r} for dataset {name!r}{close_matches(split, SPLITS)}; use one of {', '.join(SPLITS)}")
+    root = paths.data_dir(data_dir)
+    key = (parsed.name, split, spec, str(root))
+    if key in _DOMAIN_CACHE:
+        return _DOMAIN_CACHE[key]
+    meta = info(parsed.base, root)
+    if not meta.available:
+        raise DatasetUnavailable(meta.unavailable_reason)
+    arrays = _read_base(parsed.base, split, root)
+    images, labels = arrays["image"], arrays["label"].astype(np.int32)
+    for position, (op, value) in enumerate(parsed.input_ops):
+        rng = np.random.default_rng(transforms.stable_seed(parsed.base, split, position, op, value))
+        images = transforms.apply_input_op(images, op, value, rng)
+    if split == "train":
+        for op, value in parsed.label_ops:
+            rng = np.random.default_rng(transforms.stable_seed(parsed.base, op, value))
+            labels = transforms.apply_label_op(labels, op, value, meta.num_classes, rng)
+    if spec is not None:
+        images = transforms.to_input_spec(images, spec)
+    extras = {k: _readonly(v.copy()) for k, v in arrays.items() if k not in ("image", "label")}
+    domain = Domain(
+        name=parsed.name, split=split, images=_readonly(np.array(images, copy=True)),
+        labels=_readonly(np.array(labels, dtype=np.int32)), num_classes=meta.num_classes,
+        class_names=meta.class_names, metadata=extras,
+    )
+    _DOMAIN_CACHE[key] = domain
+    return domain
