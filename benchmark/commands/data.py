@@ -1,0 +1,79 @@
+"""``tbench datasets`` (what can be loaded here) and ``tbench samples`` (a sheet of examples)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("datasets", help="list built-in and catalog datasets and whether each is available")
+    p.add_argument("--data-dir", default=None, help="prepared TFDS datasets (default: $TBENCH_DATA_DIR or the cache)")
+    p.set_defaults(func=_datasets)
+
+    p = sub.add_parser("samples", help="write a PNG grid of examples, one row per dataset (domain)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="dataset names, transforms allowed (font_digits@rotate=30)")
+    p.add_argument("-o", "--output", required=True, help="PNG file to write")
+    p.add_argument("--per-domain", type=int, default=10, help="examples per row (default: %(default)s)")
+    p.add_argument("--split", default="train", choices=["train", "test"], help="split to draw from")
+    p.add_argument("--data-dir", default=None, help="prepared TFDS datasets (default: $TBENCH_DATA_DIR or the cache)")
+    p.set_defaults(func=_samples)
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmark import paths
+    from benchmark.data import info, names
+
+    table = Table(title=f"datasets (data dir: {paths.data_dir(args.data_dir)})")
+    for column in ("name", "kind", "classes", "shape", "splits", "available"):
+        table.add_column(column, overflow="fold")
+    for name in names():
+        meta = info(name, args.data_dir)
+        shape = "×".join(str(s) for s in meta.native_shape) if meta.native_shape else "varies"
+        splits = ", ".join(f"{s} {n:,}" for s, n in meta.splits.items()) or "?"
+        status = "[green]yes[/]" if meta.available else f"[red]no[/]: {meta.unavailable_reason}"
+        table.add_row(name, meta.kind, str(meta.num_classes), shape, splits, status)
+    Console(width=200).print(table)
+    return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from benchmark.data import load
+
+    if args.per_domain < 1:
+        raise UserError(f"--per-domain must be at least 1, got {args.per_domain}")
+    output = Path(args.output)
+    if output.suffix.lower() != ".png":
+        raise UserError(f"-o {output}: the sample sheet is a PNG; give a file name ending in .png")
+    domains = [load(name, split=args.split, data_dir=args.data_dir) for name in args.names]
+    n = args.per_domain
+    fig, axes = plt.subplots(len(domains), n, figsize=(n * 0.9 + 1.6, len(domains) * 0.95 + 0.3), squeeze=False)
+    for row, domain in zip(axes, domains, strict=True):
+        # First examples of each class in turn, so a row shows the label space.
+        picks = [int(np.flatnonzero(domain.labels == c % domain.num_classes)[c // domain.num_classes])
+                 if np.sum(domain.labels == c % domain.num_classes) > c // domain.num_classes else c
+                 for c in range(n)]
+        for ax, index in zip(row, picks, strict=True):
+            image = domain.images[index]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=255)
+            ax.set_title(domain.class_names[domain.labels[index]], fontsize=6, pad=2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(domain.name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    print(f"wrote {output} ({len(domains)} domains × {n} examples, {args.split} split)")
+    return 0
