@@ -1,14 +1,15 @@
-"""Where a training step's time goes: run one contender for a while under a sampling profiler.
+"""Where a training step's time goes: run one contender for a while under ``perf``.
 
-    py-spy record --native --format raw --rate 200 -o /tmp/engine.txt -- \\
-        .venv/bin/python -m benchmark.bench.profile_step engine --seconds 20
+    .venv/bin/python -m benchmark.bench.profile_step engine --seconds 60 &   # prints "ready"
+    perf record -F 400 -p <its pid> -o /tmp/engine.perf -- sleep 20          # after "ready"
+    perf report -i /tmp/engine.perf --sort dso,symbol --no-children --stdio > /tmp/engine.txt
     .venv/bin/python -m benchmark.bench.profile_step summarize /tmp/engine.txt
 
 ``engine`` / ``flax_tutorial`` / ``torch_eager`` run that contender of :mod:`.step` (DESIGN.md
-configuration) in a loop; ``summarize`` folds py-spy's collapsed stacks into the share of
-samples per leaf function (native frames included: XLA's Eigen/oneDNN kernels, PyTorch's
-oneDNN convolutions, the Python interpreter), the profile behind any target the JSON says is
-not met.
+configuration) in a loop after one warm-up trial (compiles excluded from the profile);
+``summarize`` folds ``perf report`` lines into the share of samples per (library, function),
+with C++ template arguments elided: XLA's Eigen convolution/contraction kernels, the kernel's
+page clearing, the Python interpreter. (py-spy ``--native`` falls behind on XLA's thread pool.)
 """
 
 from __future__ import annotations
@@ -20,24 +21,23 @@ from collections import Counter
 from pathlib import Path
 
 
-def _leaf(frame: str) -> str:
-    name = frame.split(" (")[0].strip()
-    # Templated C++ names are long; keep the readable head.
-    name = re.sub(r"<.*>", "<…>", name)
-    return name[:120]
+def _short(symbol: str) -> str:
+    while True:  # elide nested template arguments, innermost first
+        shorter = re.sub(r"<[^<>]*>", "", symbol)
+        if shorter == symbol:
+            break
+        symbol = shorter
+    return re.sub(r"\(.*\)", "()", symbol).strip()[:100]
 
 
 def summarize(path: str | Path, top: int = 25) -> list[tuple[str, float]]:
-    """``[(leaf function, share of samples)]``, largest first, from py-spy ``--format raw``."""
-    leaves: Counter[str] = Counter()
-    total = 0
-    for line in Path(path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        leaves[_leaf(stack.split(";")[-1])] += int(count)
-        total += int(count)
-    return [(name, n / total) for name, n in leaves.most_common(top)] if total else []
+    """``[("dso: function", share of samples)]``, largest first, from ``perf report --stdio``."""
+    shares: Counter[str] = Counter()
+    for line in Path(path).read_text(errors="replace").splitlines():
+        match = re.match(r"\s*([0-9.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)", line)
+        if match:
+            shares[f"{match[2]}: {_short(match[3])}"] += float(match[1]) / 100
+    return shares.most_common(top)
 
 
 def loop(contender: str, seconds: float) -> int:
@@ -46,6 +46,7 @@ def loop(contender: str, seconds: float) -> int:
 
     trial = step.build(step.StepConfig(seeds=1))["trials"][contender]
     trial()
+    print("ready", flush=True)
     n, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         trial()
@@ -61,7 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
     if args.what == "summarize":
-        for name, share in summarize(args.path):
+        rows = summarize(args.path, top=10**6)
+        by_library: Counter[str] = Counter()
+        for name, share in rows:
+            by_library[name.split(": ")[0]] += share
+        print("by library: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in by_library.most_common(6)))
+        for name, share in rows[:25]:
             print(f"{100 * share:5.1f}%  {name}")
     else:
         print(f"{args.what}: {loop(args.what, args.seconds)} trials")
