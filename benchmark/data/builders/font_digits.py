@@ -58,7 +58,7 @@ def font_path(filename: str) -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / filename
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(filename: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path(filename)), size)
 
