@@ -164,7 +164,7 @@ def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | No
     strategies = v.strategies(raw["strategies"])
     needs_source = any(_strategy(s.name).uses_source for s in strategies)
     sources = v.datasets("sources", raw.get("sources") or [], allow_empty=not needs_source)
-    budgets = v.budgets(raw["labels_per_class"], targets)
+    budgets = v.budgets(raw["labels_per_class"], targets, input_spec)
     seeds = v.seeds(raw["seeds"])
     pretrain = v.schedule("pretrain", raw.get("pretrain") or {})
     train = v.schedule("train", raw.get("train") or {})
@@ -359,7 +359,7 @@ class _Validator:
             self.fail(field, f"expected {_kind(default)} like the default {default!r}, got {_kind(value)} {value!r}")
         return value
 
-    def budgets(self, value: Any, targets: tuple[str, ...]) -> tuple[int, ...]:
+    def budgets(self, value: Any, targets: tuple[str, ...], spec: InputSpec) -> tuple[int, ...]:
         if not isinstance(value, list) or not value:
             self.fail("labels_per_class", f"expected a non-empty list such as [1, 10, 100, all], got {_kind(value)}")
         out: list[int] = []
@@ -377,25 +377,32 @@ class _Validator:
         largest = max(out)
         if largest > 0:
             for t, target in enumerate(targets):
-                self.check_budget(f"labels_per_class[{out.index(largest)}]", largest, target, t)
+                self.check_budget(f"labels_per_class[{out.index(largest)}]", largest, target, t, spec)
         return tuple(out)
 
-    def check_budget(self, field: str, budget: int, target: str, index: int) -> None:
+    def check_budget(self, field: str, budget: int, target: str, index: int, spec: InputSpec) -> None:
+        """Refuse a budget larger than the target's smallest train class.
+
+        Exact class counts need the labels; they are read only when the budget comes within
+        half of the mean class size (``info`` split sizes), where an imbalanced class could
+        fall short, so ordinary suites validate without preparing any data.
+        """
         from benchmark import data
 
-        counts = data.class_counts(target, split="train") if hasattr(data, "class_counts") else None
-        if counts is None:
-            found = data.info(target)
-            split = dict(getattr(found, "splits", {}) or {}).get("train")
-            if not split:
-                return
-            counts = [split // max(1, found.num_classes)] * found.num_classes
-        smallest = min(counts)
+        found = data.info(target)
+        split = dict(getattr(found, "splits", {}) or {}).get("train")
+        if split and budget <= split / max(1, found.num_classes) / 2:
+            return
+        import numpy as np
+
+        labels = np.asarray(data.load(target, split="train", spec=spec).labels)
+        counts = np.bincount(labels, minlength=found.num_classes)
+        smallest = int(counts.min())
         if budget > smallest:
-            cls = list(counts).index(smallest)
+            cls = int(counts.argmin())
             self.fail(field, f"{budget} labels per class is impossible for targets[{index}] {target!r}: "
-                      f"its train split has only {smallest} images of class {cls}; "
-                      f"use at most {smallest} or 'all'")
+                      f"its train split has only {smallest} images of class {cls} "
+                      f"({found.class_names[cls]!r}); use at most {smallest} or 'all'")
 
     def seeds(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, int) and not isinstance(value, bool):
