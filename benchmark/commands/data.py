@@ -28,17 +28,34 @@ def _datasets(args: argparse.Namespace) -> int:
 
     from benchmark import paths
     from benchmark.data import info, names
+    from benchmark.data.catalog import build_command
 
-    table = Table(title=f"datasets (data dir: {paths.data_dir(args.data_dir)})")
+    root = paths.data_dir(args.data_dir)
+    table = Table(title=f"datasets (data dir: {root})")
     for column in ("name", "kind", "classes", "shape", "splits", "available"):
         table.add_column(column, overflow="fold")
+    unprepared = []
     for name in names():
         meta = info(name, args.data_dir)
         shape = "×".join(str(s) for s in meta.native_shape) if meta.native_shape else "varies"
         splits = ", ".join(f"{s} {n:,}" for s, n in meta.splits.items()) or "?"
-        status = "[green]yes[/]" if meta.available else f"[red]no[/]: {meta.unavailable_reason}"
+        if meta.available:
+            status = "[green]yes[/]"
+        elif meta.kind == "catalog" and "not prepared" in (meta.unavailable_reason or ""):
+            status = "[yellow]not prepared[/] (see below)"
+            unprepared.append(name)
+        else:
+            status = f"[red]no[/]: {meta.unavailable_reason}"
         table.add_row(name, meta.kind, str(meta.num_classes), shape, splits, status)
-    Console(width=200).print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    if unprepared:
+        console.print(
+            "Catalog datasets need a download. On a machine with internet and TensorFlow run, e.g.\n"
+            f"  pip install tensorflow-cpu tensorflow-datasets\n  {build_command(unprepared[0], root)}\n"
+            "then copy that data dir here; any TFDS dataset prepared as array_record loads by its name.",
+            soft_wrap=True,
+        )
     return 0
 
 
