@@ -149,3 +149,12 @@ def test_analysis_and_report_never_import_jax():
             "benchmark.commands.report; bad = [m for m in sys.modules if m == 'jax' or "
             "m.startswith(('jax.', 'flax', 'optax'))]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_accuracy_intervals_stay_within_zero_and_one():
+    rows = [(None, "t", "scratch", "scratch", 10, s, "ok", acc) for s, acc in enumerate((0.99, 0.90, 1.0))]
+    rows += [("a", "t", "finetune_full", "finetune_full", 10, s, "ok", acc) for s, acc in enumerate((0.99, 0.9, 1.0))]
+    cell = cell_summary(_runs(rows)).set_index("strategy_label").loc["scratch"]
+    assert cell["acc_high"] == 1.0 and cell["acc_low"] < cell["acc_mean"] < 1.0
+    row = transfer_table(_runs(rows)).iloc[0]
+    assert row["acc"].high == 1.0 and row["scratch_acc"].high == 1.0

@@ -69,7 +69,7 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_summary(runs: pd.DataFrame, *, method: str = "t") -> pd.DataFrame:
-    """One row per cell: mean target accuracy with 95% CI over seeds.
+    """One row per cell: mean target accuracy with 95% CI over seeds (t-interval clipped to [0, 1]).
 
     Columns: ``source, target, strategy, strategy_label, labels_per_class, acc (Estimate),
     acc_mean, acc_low, acc_high, n`` (seeds with an accuracy), ``n_runs, n_diverged, n_failed``.
@@ -78,7 +78,7 @@ def cell_summary(runs: pd.DataFrame, *, method: str = "t") -> pd.DataFrame:
     rows = []
     for key, group in r.groupby(CELL_KEYS, sort=True):
         ok = group[(group["status"] == "ok") & np.isfinite(group["accuracy"])]
-        est = mean_ci(ok["accuracy"].to_numpy(), method=method)
+        est = clip_accuracy(mean_ci(ok["accuracy"].to_numpy(), method=method))
         rows.append({
             **dict(zip(CELL_KEYS, key, strict=True)),
             "strategy": group["strategy"].iloc[0],
@@ -104,6 +104,13 @@ def paired_with_scratch(runs: pd.DataFrame) -> pd.DataFrame:
     transfer = ok[ok["strategy"] != SCRATCH]
     cols = [*CELL_KEYS, "strategy", "seed", "accuracy"]
     return transfer[cols].merge(scratch, on=["target", "labels_per_class", "seed"], how="left")
+
+
+def clip_accuracy(est: Estimate) -> Estimate:
+    """Clip an accuracy interval to [0, 1] (a t-interval over few seeds can pass 1)."""
+    if not est.has_ci:
+        return est
+    return Estimate(est.mean, max(est.low, 0.0), min(est.high, 1.0), est.n)
 
 
 def transfer_verdict(ntg: Estimate) -> str:
@@ -137,8 +144,8 @@ def transfer_table(runs: pd.DataFrame, *, n_bootstrap: int = N_BOOTSTRAP, seed: 
         rows.append({
             **dict(zip(CELL_KEYS, key, strict=True)),
             "strategy": group["strategy"].iloc[0],
-            "acc": mean_ci(group["accuracy"].to_numpy()),
-            "scratch_acc": mean_ci(paired["scratch_accuracy"].to_numpy()),
+            "acc": clip_accuracy(mean_ci(group["accuracy"].to_numpy())),
+            "scratch_acc": clip_accuracy(mean_ci(paired["scratch_accuracy"].to_numpy())),
             "gain": gain, "ntg": ntg, "verdict": transfer_verdict(ntg), "n_pairs": gain.n,
             "gain_mean": gain.mean, "gain_low": gain.low, "gain_high": gain.high,
             "ntg_mean": ntg.mean, "ntg_low": ntg.low, "ntg_high": ntg.high,
