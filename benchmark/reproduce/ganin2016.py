@@ -206,7 +206,7 @@ def figure(t: pd.DataFrame):
 
     tab = table(t)
     pairs = list(dict.fromkeys(tab["pair"]))
-    fig, ax = plt.subplots(figsize=(max(5.0, 2.4 * len(pairs) + 1.5), 4.0))
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.4 * len(pairs) + 1.5), 4.4))
     colors = {SOURCE_ONLY: "#999999", DANN: "#2b8cbe", TRAIN_ON_TARGET: "#238b45"}
     width = 0.26
     for j, method in enumerate(METHODS):
@@ -222,7 +222,7 @@ def figure(t: pd.DataFrame):
     ax.set_xticklabels([f"{p}\n(≈ {analogue(p) or 'no published analogue'})" for p in pairs], fontsize=8)
     ax.set_ylabel("accuracy on the target test split")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
