@@ -55,6 +55,8 @@ def test_mnist_m_variant_keeps_labels_and_changes_pixels(data_dir):
     # |digit - patch|: where the digit is black the photo shows through, so the borders vary.
     assert blended.images[:, :4].std() > 20
     assert not np.array_equal(blended.images, np.repeat(plain.images, 3, axis=-1))
+    assert info("uci_digits_m").images_from == "uci_digits" and info("font_digits_m").images_from == "font_digits"
+    assert info("uci_digits@invert").images_from == "uci_digits"
 
 
 def test_load_maps_to_input_spec_and_caches_read_only_arrays(data_dir):

@@ -44,6 +44,10 @@ class DatasetInfo:
     available: bool
     unavailable_reason: str | None = None
     kind: str = "builtin"  # "builtin" or "catalog"
+    # The dataset whose images (same examples, same split) this one is made from:
+    # "uci_digits" for uci_digits_m; the name itself otherwise. Pretraining on one reveals
+    # labels of the other's images.
+    images_from: str = ""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -94,16 +98,17 @@ def info(name: str, data_dir: str | os.PathLike | None = None) -> DatasetInfo:
             name=parsed.base, num_classes=len(cls.CLASS_NAMES), class_names=tuple(cls.CLASS_NAMES),
             native_shape=tuple(cls.NATIVE_SHAPE), splits=dict(cls.SPLIT_SIZES), provenance=cls.PROVENANCE,
             licence=cls.LICENCE, available=reason is None, unavailable_reason=reason,
+            images_from=cls.IMAGES_FROM or parsed.base,
         )
     reason = catalog.unavailable_reason(parsed.base, root)
     if reason is None:
         described = catalog.describe(parsed.base, root)
-        return DatasetInfo(name=parsed.base, available=True, kind="catalog", **described)
+        return DatasetInfo(name=parsed.base, available=True, kind="catalog", images_from=parsed.base, **described)
     entry = catalog.CATALOG.get(parsed.base, catalog.CatalogEntry(0, None, parsed.base, "unknown"))
     return DatasetInfo(
         name=parsed.base, num_classes=entry.num_classes, class_names=tuple(str(i) for i in range(entry.num_classes)),
         native_shape=entry.native_shape, splits={}, provenance=entry.provenance, licence=entry.licence,
-        available=False, unavailable_reason=reason, kind="catalog",
+        available=False, unavailable_reason=reason, kind="catalog", images_from=parsed.base,
     )
 
 

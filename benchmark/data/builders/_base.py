@@ -32,6 +32,8 @@ class BuiltinBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     LICENCE: ClassVar[str]
     # Extra int64 per-example fields (e.g. which font drew the digit).
     EXTRA_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # The built-in whose images (and split) this one is made from, when it is a variant.
+    IMAGES_FROM: ClassVar[str | None] = None
     # Nothing is downloaded. TFDS would look for a checksums file beside the module, which for
     # a builder inside a package needs the ``importlib_resources`` backport; skip the lookup.
     url_infos = None

@@ -15,6 +15,7 @@ class FontDigitsM(BuiltinBuilder, skip_registration=True):
     name = "font_digits_m"
     NATIVE_SHAPE = (28, 28, 3)
     SPLIT_SIZES = FontDigits.SPLIT_SIZES
+    IMAGES_FROM = "font_digits"
     EXTRA_FIELDS = ("font",)
     PROVENANCE = "font_digits " + photos.PROVENANCE
     LICENCE = FontDigits.LICENCE + "; " + photos.LICENCE

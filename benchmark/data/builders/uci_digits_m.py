@@ -15,6 +15,7 @@ class UciDigitsM(BuiltinBuilder, skip_registration=True):
     name = "uci_digits_m"
     NATIVE_SHAPE = (28, 28, 3)
     SPLIT_SIZES = UciDigits.SPLIT_SIZES
+    IMAGES_FROM = "uci_digits"
     PROVENANCE = "uci_digits " + photos.PROVENANCE
     LICENCE = UciDigits.LICENCE + "; " + photos.LICENCE
 
