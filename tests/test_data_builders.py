@@ -9,6 +9,8 @@ from benchmark.cellspec import InputSpec
 from benchmark.data import info, load, names, prepare
 from benchmark.data.builders import BUILTINS
 from benchmark.data.builders.font_digits import FONTS, SPLIT_FAMILIES
+from benchmark.data.builders.photos import photos
+from benchmark.data.builders.uci_digits import make_uci_digits
 from benchmark.errors import DatasetUnavailable, UserError
 
 
@@ -20,6 +22,8 @@ def _files(builder) -> dict[str, bytes]:
 def test_builders_are_deterministic_same_bytes_twice(tmp_path):
     first = prepare("uci_digits", tmp_path / "a")
     second = prepare("uci_digits_m", tmp_path / "b")
+    make_uci_digits.cache_clear()  # recompute everything, as a fresh process would
+    photos.cache_clear()
     again = prepare("uci_digits_m", tmp_path / "c")
     assert _files(second) == _files(again) and len(_files(second)) == 2
     assert _files(first) != _files(second)
