@@ -36,18 +36,24 @@ from benchmark.errors import UserError
 @dataclasses.dataclass(frozen=True)
 class GridConfig:
     """suite: YAML path; per_stratum: naive runs sampled per stratum (None = every run);
-    warmup: one untimed engine run first, which prepares the datasets."""
+    warmup: one untimed engine run first, which prepares the datasets;
+    compilation_cache: ``None`` (the measurement: the engine starts with an empty JAX cache), or
+    a JAX cache directory the engine processes share (tests: kernels compiled once per session).
+    The naive grid never uses one."""
 
     suite: str
     repeats: int = 1
     per_stratum: int | None = 1
     timeout_s: float = 3600.0
     warmup: bool = True
+    compilation_cache: str | None = None
 
 
-def _env(cache_root: Path, *, naive: bool) -> dict[str, str]:
+def _env(cache_root: Path, *, naive: bool, compilation_cache: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TBENCH_JAX_CACHE_DIR", None)
+    if compilation_cache and not naive:
+        env["TBENCH_JAX_CACHE_DIR"] = compilation_cache
     env["TBENCH_CACHE_DIR"] = str(cache_root)
     env["TBENCH_DATA_DIR"] = str(paths.data_dir())
     if naive:
@@ -64,7 +70,8 @@ def _stratum(run: Any) -> str:
     return f"{spec.strategy_label} @ {budget}"
 
 
-def engine_trial(suite: str, scratch: Path, timeout_s: float) -> dict[str, Any]:
+def engine_trial(suite: str, scratch: Path, timeout_s: float,
+                 compilation_cache: str | None = None) -> dict[str, Any]:
     """``tbench run`` on ``suite`` with empty caches and store; wall time and the runs' meters."""
     from benchmark.store import Store
 
@@ -72,7 +79,8 @@ def engine_trial(suite: str, scratch: Path, timeout_s: float) -> dict[str, Any]:
     store_path = scratch / "store.sqlite"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", suite, "--store",
-                           str(store_path), "--quiet"], env=_env(scratch / "cache", naive=False),
+                           str(store_path), "--quiet"],
+                          env=_env(scratch / "cache", naive=False, compilation_cache=compilation_cache),
                           capture_output=True, text=True, timeout=timeout_s)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -131,9 +139,11 @@ def run(config: GridConfig) -> dict[str, Any]:
     trials: dict[str, list[dict[str, Any]]] = {"engine": [], "naive": []}
     with tempfile.TemporaryDirectory(prefix="tbench-bench-grid-") as tmp:
         # Untimed: prepares the datasets both contenders read (skip when they are prepared).
-        warm = engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s) if config.warmup else None
+        warm = engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s,
+                            config.compilation_cache) if config.warmup else None
         for r in range(config.repeats):
-            trials["engine"].append(engine_trial(config.suite, Path(tmp) / f"engine-{r}", config.timeout_s))
+            trials["engine"].append(engine_trial(config.suite, Path(tmp) / f"engine-{r}", config.timeout_s,
+                                                config.compilation_cache))
             trials["naive"].append(naive_trial(grid, Path(tmp) / f"naive-{r}", config.per_stratum,
                                                config.timeout_s))
     out: dict[str, Any] = {

@@ -33,11 +33,13 @@ class ScalingConfig:
     seeds: tuple[int, ...] = (1, 2, 4)
     labels_per_class: tuple[int, ...] = LABEL_POINTS
     timeout_s: float = 1800.0
+    compilation_cache: str | None = None  # as GridConfig: None = every point starts cold
 
 
-def _point(cells: list[tuple[Any, list[int]]], scratch: Path, timeout_s: float) -> dict[str, Any]:
+def _point(cells: list[tuple[Any, list[int]]], scratch: Path, config: ScalingConfig) -> dict[str, Any]:
     job = {"cells": [{"spec": spec.to_dict(), "seeds": seeds} for spec, seeds in cells]}
-    report = worker.spawn(job, scratch, _env(scratch / "cache", naive=False), timeout_s=timeout_s)
+    env = _env(scratch / "cache", naive=False, compilation_cache=config.compilation_cache)
+    report = worker.spawn(job, scratch, env, timeout_s=config)
     seconds = report["wall_s"] - report["import_s"]
     runs = report["results"]
     return {
@@ -63,13 +65,13 @@ def run(config: ScalingConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"config": dataclasses.asdict(config), "base_cell": base.to_dict()}
     with tempfile.TemporaryDirectory(prefix="tbench-bench-scaling-") as tmp:
         root = Path(tmp)
-        out["cells"] = [_point([(s, [0]) for s in cells[:n]], root / f"cells-{n}", config.timeout_s)
+        out["cells"] = [_point([(s, [0]) for s in cells[:n]], root / f"cells-{n}", config)
                         for n in config.cells if n <= len(cells)]
-        out["seeds"] = [{**_point([(base, list(range(k)))], root / f"seeds-{k}", config.timeout_s),
+        out["seeds"] = [{**_point([(base, list(range(k)))], root / f"seeds-{k}", config),
                          "seeds": k} for k in config.seeds]
         out["labels_per_class"] = [
             {**_point([(dataclasses.replace(base, labels_per_class=b), [0])], root / f"labels-{b}",
-                      config.timeout_s), "labels_per_class": b}
+                      config), "labels_per_class": b}
             for b in config.labels_per_class]
     return out
 
