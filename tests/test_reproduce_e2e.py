@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import tiny
 
+from benchmark.cli import main
 from benchmark.reproduce import claims as C
 from benchmark.reproduce import get, names
 from benchmark.reproduce.runner import paper_grid, paper_suite, reproduce
@@ -91,3 +92,17 @@ def test_reproduction_end_to_end_at_tiny_scale_and_resumes(name, tmp_path, data_
     again = reproduce(name, **kwargs)
     assert again.summary.ran == 0 and len(again.runs) == len(first.runs)
     assert [c.verdict for c in again.claims] == [c.verdict for c in first.claims]
+
+
+def test_cli_unknown_paper_is_a_user_error(capsys):
+    assert main(["reproduce", "ganin2015"]) == 2
+    assert "did you mean 'ganin2016'?" in capsys.readouterr().err
+
+
+def test_cli_report_only_on_an_empty_store_says_not_measured(tmp_path, capsys):
+    assert main(["reproduce", "wang2019", "--report-only", "--quiet", "--store", str(tmp_path / "s.sqlite"),
+                 "--reports-dir", str(tmp_path), "--results-dir", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "wang2019.csv")
+    assert (table["verdict"] == C.NOT_MEASURED).all() and len(table) == 3
+    assert "Runs: 0 ok" in (tmp_path / "wang2019.html").read_text()
+    assert "wrote" in capsys.readouterr().out

@@ -199,7 +199,8 @@ def figure(t: pd.DataFrame):
         ax.set_xlabel("source label perturbation rate")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("NTG = err(S→T) − err(∅→T)")
-    axes[0][-1].legend(fontsize=8)
+    if axes[0][-1].get_legend_handles_labels()[0]:
+        axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
