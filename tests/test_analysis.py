@@ -158,3 +158,16 @@ def test_accuracy_intervals_stay_within_zero_and_one():
     assert cell["acc_high"] == 1.0 and cell["acc_low"] < cell["acc_mean"] < 1.0
     row = transfer_table(_runs(rows)).iloc[0]
     assert row["acc"].high == 1.0 and row["scratch_acc"].high == 1.0
+
+
+def test_a_bootstrap_only_verdict_with_three_seeds_needs_the_t_interval_to_agree():
+    # NTG per seed 0.01, 0.02, 0.09: every bootstrap resample mean is > 0, but the paired
+    # t-interval 0.04 ± 4.303·0.0436/√3 contains 0.
+    rows = [(None, "t", "scratch", "scratch", 10, s, "ok", 0.8) for s in range(3)]
+    rows += [("a", "t", "finetune_full", "finetune_full", 10, s, "ok", 0.8 - d)
+             for s, d in enumerate((0.01, 0.02, 0.09))]
+    row = transfer_table(_runs(rows), n_bootstrap=2000).iloc[0]
+    assert row["ntg_low"] > 0 and row["ntg_t"].low < 0 < row["ntg_t"].high
+    assert row["verdict"] == INCONCLUSIVE and "paired t-interval" in row["verdict_note"]
+    alone = transfer_table(_runs(rows), n_bootstrap=2000, confirm_with_t=False).iloc[0]
+    assert alone["verdict"] == NEGATIVE and alone["verdict_note"] == ""

@@ -119,7 +119,8 @@ def _matrices(table: pd.DataFrame) -> list[dict[str, Any]]:
                     r = hit.iloc[0]
                     bg, fg = plots.gain_colour(float(r["gain_mean"]), scale)
                     row.append({"gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "acc": _est(r["acc"]),
-                                "scratch": _est(r["scratch_acc"]), "verdict": r["verdict"],
+                                "scratch": _est(r["scratch_acc"]),
+                                "verdict": r["verdict"] + (f" ({r['verdict_note']})" if r["verdict_note"] else ""),
                                 "negative": r["verdict"] == NEGATIVE, "style": f"background:{bg};color:{fg}"})
                 grid.append({"source": source, "cells": row})
             out.append({"strategy": label, "budget": format_budget(lpc), "targets": targets, "rows": grid})
@@ -241,7 +242,8 @@ def build_report(
                              "budget": format_budget(r["labels_per_class"]),
                              "budget_sort": _budget_sort(r["labels_per_class"]),
                              "acc": _est(r["acc"]), "scratch": _est(r["scratch_acc"]),
-                             "gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "verdict": r["verdict"],
+                             "gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "ntg_t": _est(r["ntg_t"]),
+                             "verdict": r["verdict"], "note": r["verdict_note"],
                              "negative": r["verdict"] == NEGATIVE})
     counts = runs["status"].value_counts().to_dict()
     problems = runs[runs["status"] != "ok"]
