@@ -224,3 +224,6 @@ def test_tbench_report_user_errors_name_the_file(tmp_path, monkeypatch):
         with pytest.raises(UserError, match=re.escape(words)):
             args.func(args)
     assert (tmp_path / "notes.txt").read_text() == "not a store"
+    from benchmark.cli import main
+
+    assert main(["report", "suites/missing.yaml"]) == 2  # the CLI turns UserError into status 2
