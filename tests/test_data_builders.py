@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -20,13 +23,18 @@ def _files(builder) -> dict[str, bytes]:
 
 
 def test_builders_are_deterministic_same_bytes_twice(tmp_path):
-    first = prepare("uci_digits", tmp_path / "a")
-    second = prepare("uci_digits_m", tmp_path / "b")
+    here = prepare("uci_digits", tmp_path / "a")
+    # Another process (other hash seeds, other protobuf map order) must write the same bytes.
+    code = "import sys; from benchmark.data import prepare; prepare('uci_digits', sys.argv[1])"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], check=True, capture_output=True)
+    there = {p.name: p.read_bytes() for p in sorted((tmp_path / "b" / "uci_digits" / "1.0.0").glob("*array_record*"))}
+    assert _files(here) == there and len(there) == 2
+    blended = prepare("uci_digits_m", tmp_path / "c")
     make_uci_digits.cache_clear()  # recompute everything, as a fresh process would
     photos.cache_clear()
-    again = prepare("uci_digits_m", tmp_path / "c")
-    assert _files(second) == _files(again) and len(_files(second)) == 2
-    assert _files(first) != _files(second)
+    again = prepare("uci_digits_m", tmp_path / "d")
+    assert _files(blended) == _files(again)
+    assert _files(here) != _files(blended)
 
 
 def test_uci_digits_shapes_labels_and_disjoint_splits(data_dir):

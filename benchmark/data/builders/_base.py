@@ -12,12 +12,35 @@ registry, so a name TFDS also uses (``fashion_mnist``) cannot clash.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+import contextlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_serializer
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+@contextlib.contextmanager
+def deterministic_serialization() -> Iterator[None]:
+    """Serialize ``tf.train.Example`` protos with a fixed map order while preparing.
+
+    TFDS calls ``SerializeToString()``, whose feature-map order varies between processes
+    (protobuf randomises map iteration), so the same examples gave different file bytes in two
+    processes. ``deterministic=True`` fixes the order; the decoded examples are unchanged.
+    """
+    original = example_serializer.ExampleSerializer.serialize_example
+
+    def serialize(self: example_serializer.ExampleSerializer, example: Any) -> bytes:
+        return self.get_tf_example(example).SerializeToString(deterministic=True)
+
+    example_serializer.ExampleSerializer.serialize_example = serialize
+    try:
+        yield
+    finally:
+        example_serializer.ExampleSerializer.serialize_example = original
 
 
 class BuiltinBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -37,6 +60,11 @@ class BuiltinBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     # Nothing is downloaded. TFDS would look for a checksums file beside the module, which for
     # a builder inside a package needs the ``importlib_resources`` backport; skip the lookup.
     url_infos = None
+
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """TFDS's ``download_and_prepare``, with byte-for-byte reproducible files."""
+        with deterministic_serialization():
+            super().download_and_prepare(*args, **kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
         features = {
