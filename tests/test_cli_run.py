@@ -23,10 +23,9 @@ from benchmark.config import load_suite
 from benchmark.grid import build_grid
 from benchmark.store import RUN_COLUMNS, Store
 
-# Three scratch cells (budgets) × two seeds: no pretraining, and the kernels the engine tests
-# compile for the tiny spec.
+# Two scratch cells (budgets) × two seeds: no pretraining, and the tiny spec's kernels.
 RUN_SUITE = {**SUITE, "name": "clitest", "sources": [], "strategies": ["scratch"],
-             "labels_per_class": [5, 2, 3], "seeds": 2}
+             "labels_per_class": [5, 2], "seeds": 2}
 
 
 def tbench(*args: str) -> subprocess.Popen:
@@ -64,11 +63,11 @@ def resumed_store(suite_file, tmp_path_factory) -> Path:
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     done_before = len(rows(store))
-    assert 2 <= done_before < 6
+    assert done_before == 2
     second = tbench("run", str(suite_file), "--store", str(store), "--quiet")
     out, _ = second.communicate(timeout=180)
     assert second.returncode == 0, out
-    assert f"already finished {done_before};" in out and f"ran {6 - done_before} runs" in out
+    assert f"already finished {done_before};" in out and f"ran {4 - done_before} runs" in out
     return store
 
 
@@ -91,9 +90,9 @@ def test_two_concurrent_runners_share_the_grid_without_running_a_cell_twice(
     assert [p.returncode for p in runners] == [0, 0], outs
     assert all("computed twice and discarded 0;" in out for out in outs), outs
     ran = [int(out.split(" ran ")[1].split()[0]) for out in outs]
-    assert sum(ran) == 6
+    assert sum(ran) == 4 and min(ran) >= 1  # both runners took work
     found = rows(store)
-    assert len(found) == 6 and {r[2] for r in found} == {1}
+    assert len(found) == 4 and {r[2] for r in found} == {1}
     # Same runs, same numbers as the killed-and-resumed store: processes do not change results.
     assert {r[0]: r[4] for r in found} == {r[0]: r[4] for r in rows(resumed_store)}
 
@@ -101,9 +100,9 @@ def test_two_concurrent_runners_share_the_grid_without_running_a_cell_twice(
 def test_status_and_export_round_trip(suite_file, resumed_store, tmp_path, capsys):
     assert main(["status", str(suite_file), "--store", str(resumed_store)]) == 0
     out = capsys.readouterr().out
-    assert "6 runs in 3 cells" in out
+    assert "4 runs in 2 cells" in out
     assert [line.split() for line in out.splitlines()[1:]] == [
-        ["done", "6"], ["running", "0"], ["failed", "0"], ["diverged", "0"], ["to", "do", "0"]]
+        ["done", "4"], ["running", "0"], ["failed", "0"], ["diverged", "0"], ["to", "do", "0"]]
     frame = Store(resumed_store, create=False).runs_frame()
     csv, parquet = tmp_path / "runs.csv", tmp_path / "runs.parquet"
     assert main(["export", str(suite_file), "--store", str(resumed_store), "-o", str(csv)]) == 0
@@ -120,7 +119,7 @@ def test_status_and_export_round_trip(suite_file, resumed_store, tmp_path, capsy
 
 def test_status_before_any_run_and_export_without_a_store(suite_file, tmp_path, capsys):
     assert main(["status", str(suite_file), "--store", str(tmp_path / "none.sqlite")]) == 0
-    assert ["to", "do", "6"] in [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["to", "do", "4"] in [line.split() for line in capsys.readouterr().out.splitlines()]
     assert main(["export", str(suite_file), "--store", str(tmp_path / "none.sqlite")]) == 2
     assert "run `tbench run SUITE` first" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()
