@@ -1,6 +1,6 @@
 """The one tiny configuration every integration test shares, so compiled kernels are shared.
 
-16×16×1 inputs, a width-4 LeNet (4,794 parameters), 64 pretraining steps and 48 target steps
+16×16×1 inputs, a width-4 LeNet (4,794 parameters), 512 pretraining steps and 48 target steps
 (multiples of the CPU plan's 8-step chunk). Import these instead of inventing new shapes: each
 new shape or schedule is another XLA compile (seconds on CPU).
 """
@@ -14,7 +14,7 @@ from benchmark.cellspec import CellSpec, InputSpec
 SPEC = InputSpec(16, 16, 1)
 BACKBONE = "lenet"
 BACKBONE_PARAMS: dict[str, Any] = {"width": 4}
-PRETRAIN: dict[str, Any] = {"steps": 64, "batch_size": 32, "learning_rate": 0.05, "log_every": 16}
+PRETRAIN: dict[str, Any] = {"steps": 512, "batch_size": 32, "learning_rate": 0.05, "log_every": 16}
 TRAIN: dict[str, Any] = {"steps": 48, "batch_size": 32, "learning_rate": 0.05, "log_every": 16}
 SOURCE = "font_digits"
 TARGET = "uci_digits"

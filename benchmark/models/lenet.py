@@ -7,6 +7,7 @@ Blocks: ``block0`` conv(width) → relu → maxpool, ``block1`` conv(2·width) �
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -34,7 +35,7 @@ class DenseBlock(nn.Module):
 class LeNet(nn.Module):
     """``__call__(images) -> logits float32[B, num_classes]``; ``features(images) -> [B, 8·width]``.
 
-    images: uint8 (scaled to [0, 1]) or float32, shape [B, H, W, C].
+    images: uint8 or float32 in [0, 1], shape [B, H, W, C]; standardised per image (to_float).
     """
 
     num_classes: int
@@ -58,8 +59,20 @@ class LeNet(nn.Module):
         return self.head(self.features(images))
 
 
+STANDARDIZE_EPS = 1e-4
+
+
 def to_float(images: jnp.ndarray) -> jnp.ndarray:
-    """uint8 images → float32 in [0, 1]; float inputs pass through."""
+    """Per-image standardisation: uint8 → [0, 1], then zero mean and unit variance per image.
+
+    ``(x − mean) / sqrt(var + 1e-4)`` over H, W, C (float inputs are taken as [0, 1] already).
+    Why: the built-in domains differ in contrast and polarity (font_digits draws random colours,
+    the ``_m`` variants blend photos); without it a small LeNet trained on font_digits stays at
+    chance for hundreds of steps (loss 2.30 after 256 SGD steps at width 4 vs 1.66 with it).
+    """
+    x = images.astype(jnp.float32)
     if images.dtype == jnp.uint8:
-        return images.astype(jnp.float32) / 255.0
-    return images.astype(jnp.float32)
+        x = x / 255.0
+    mean = jnp.mean(x, axis=(1, 2, 3), keepdims=True)
+    var = jnp.var(x, axis=(1, 2, 3), keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + STANDARDIZE_EPS)
