@@ -4,7 +4,7 @@ Ganin et al. (2016, JMLR, §5.2.2) train on synthetic digits rendered from Windo
 varied position, orientation, stroke and colours. Here: the 21 matplotlib fonts that draw
 digits (DejaVu Sans / Sans Mono / Serif, STIX General, Computer Modern; ``cmex10``, ``cmsy10``
 and ``cmmi10`` map '0'-'9' to symbols and are left out), random font size, rotation (±20°),
-position, stroke width and foreground/background colours with a minimum luminance contrast.
+position (centred ±3 px), stroke width and foreground/background colours with a minimum luminance contrast.
 The split is BY FONT FAMILY: test digits come from DejaVu Serif and STIX General, which train
 never shows (train: DejaVu Sans, DejaVu Sans Mono, Computer Modern). ``font`` (index into
 ``FONTS``) is stored per example.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import tensorflow_datasets as tfds
 from PIL import Image, ImageDraw, ImageFont
 
 from benchmark.data.builders._base import BuiltinBuilder
@@ -77,8 +78,9 @@ def render_digit(digit: int, filename: str, rng: np.random.Generator) -> np.ndar
     width = max(1, min(26, round(glyph.width * height / glyph.height)))
     glyph = np.asarray(glyph.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
     mask = np.zeros((28, 28), dtype=np.float32)
-    top = int(rng.integers(0, 28 - height + 1))
-    left = int(rng.integers(0, 28 - width + 1))
+    # Roughly centred like the other digit domains (and SVHN crops), jittered by up to ±3 px.
+    top = int(np.clip((28 - height) // 2 + rng.integers(-3, 4), 0, 28 - height))
+    left = int(np.clip((28 - width) // 2 + rng.integers(-3, 4), 0, 28 - width))
     mask[top:top + height, left:left + width] = glyph
     return mask
 
@@ -115,6 +117,8 @@ class FontDigits(BuiltinBuilder, skip_registration=True):
     """Synthetic digits from matplotlib's fonts, 28×28×3; test font families unseen in train."""
 
     name = "font_digits"
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "digits placed anywhere in the frame", "1.1.0": "digits centred ±3 px"}
     NATIVE_SHAPE = (28, 28, 3)
     SPLIT_SIZES = SPLIT_SIZES
     EXTRA_FIELDS = ("font",)

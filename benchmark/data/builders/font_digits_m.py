@@ -16,6 +16,7 @@ class FontDigitsM(BuiltinBuilder, skip_registration=True):
     NATIVE_SHAPE = (28, 28, 3)
     SPLIT_SIZES = FontDigits.SPLIT_SIZES
     IMAGES_FROM = "font_digits"
+    VERSION = FontDigits.VERSION
     EXTRA_FIELDS = ("font",)
     PROVENANCE = "font_digits " + photos.PROVENANCE
     LICENCE = FontDigits.LICENCE + "; " + photos.LICENCE
