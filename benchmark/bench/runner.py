@@ -102,14 +102,18 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
     result: dict[str, Any] = {"schema": 1, "mode": config.mode, "sections": list(config.only),
                               "output": str(output), "machine": description,
                               "config": dataclasses.asdict(config), "memory": {}}
+    # Written after every section (``complete: false`` until the last), so an interrupted
+    # bench keeps what it finished.
     if "step" in config.only:
         log("step: engine vs Flax tutorial vs PyTorch eager vs matmul peak ...")
         result["step"] = step.run(config.step)
         result["memory"]["after_step"] = machine.peak_memory()
+        _write(output, result, complete=False)
     if "grid" in config.only:
         log(f"grid: {config.grid.suite}, engine vs naive ...")
         result["grid"] = grid_throughput.run(config.grid)
         result["memory"]["after_grid"] = machine.peak_memory()
+        _write(output, result, complete=False)
     if "scaling" in config.only:
         log(f"scaling: {config.scaling.suite} ...")
         result["scaling"] = scaling.run(config.scaling)
@@ -117,11 +121,16 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
         result["scaling"]["plot"] = png.name
         scaling.plot(result["scaling"], png)
     result["memory"]["final"] = machine.peak_memory()
+    _write(output, result, complete=True)
+    return result
+
+
+def _write(output: Path, result: dict[str, Any], *, complete: bool) -> None:
+    result["complete"] = complete
     result["load_average_at_end"] = machine.load_average()
     result["targets"] = targets(result)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
-    return result
 
 
 def _json_default(value: Any) -> Any:
