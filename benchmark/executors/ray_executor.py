@@ -33,6 +33,7 @@ class RayExecutor:
         self._ray = ray
         self._started_here = False
         if not ray.is_initialized():
+            _check_reachable(address)
             env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -78,3 +79,18 @@ class RayExecutor:
         self._seeds.clear()
         if self._started_here:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` nobody answers on (Ray itself retries for minutes)."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return
+    except (OSError, ValueError) as err:
+        raise UserError(f"no Ray cluster answers at {address} ({err}); start one with `ray start "
+                        "--head` there, or check the address", field="--address") from None
