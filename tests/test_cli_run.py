@@ -123,3 +123,15 @@ def test_status_before_any_run_and_export_without_a_store(suite_file, tmp_path, 
     assert main(["export", str(suite_file), "--store", str(tmp_path / "none.sqlite")]) == 2
     assert "run `tbench run SUITE` first" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_an_unreachable_ray_address_is_a_user_error_and_writes_nothing(suite_file, tmp_path, capsys):
+    pytest.importorskip("ray")
+    store = tmp_path / "ray.sqlite"
+    assert main(["run", str(suite_file), "--executor", "ray", "--address", "127.0.0.1:9",
+                 "--store", str(store)]) == 2
+    assert "--address: no Ray cluster answers at 127.0.0.1:9" in capsys.readouterr().err
+    assert not store.exists()
+    assert main(["run", str(suite_file), "--address", "127.0.0.1:9", "--store", str(store)]) == 2
+    assert main(["run", str(suite_file), "--max-cells", "0", "--store", str(store)]) == 2
+    assert not store.exists()
