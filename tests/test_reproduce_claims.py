@@ -21,6 +21,7 @@ from benchmark.errors import UserError
 from benchmark.reproduce import claims as C
 from benchmark.reproduce import ganin2016, get, names, wang2019, yosinski2014
 from benchmark.reproduce.render import claims_frame, write_csv, write_html
+from benchmark.reproduce.runs import condition_table
 
 WOBBLE = (0.004, -0.003, 0.001, -0.002)  # per seed; sums to 0
 SEEDS = range(len(WOBBLE))
@@ -165,6 +166,15 @@ def test_ganin_paper_pattern_is_reproduced():
     assert "Syn Numbers → SVHN: 80%" in gap.paper_says
 
 
+def test_ganin_table_shows_published_numbers_only_for_mirrored_pairs():
+    runs = ganin_runs(0.50, 0.70, 0.95, pad=None)
+    other = runs.assign(target=runs["target"] + "_m", source=runs["source"].where(runs["source"].isna(), "font_digits"))
+    table = ganin2016.table(ganin2016.tidy(pd.concat([runs, other], ignore_index=True)))
+    mirrored = table[table["pair"] == "font_digits → uci_digits"]
+    assert mirrored["published"].tolist() == [0.8674, 0.9109, 0.9220]
+    assert table.loc[table["pair"] == "font_digits → uci_digits_m", "published"].isna().all()
+
+
 def test_ganin_small_share_is_partly_and_missing_pad_is_not_measured():
     claims = ganin2016.claims(ganin2016.tidy(ganin_runs(0.50, 0.55, 0.95, pad=None)))
     assert verdicts(claims) == {"source_only_lt_dann": C.REPRODUCED, "dann_lt_train_on_target": C.REPRODUCED,
@@ -278,3 +288,12 @@ def test_page_renders_in_headless_chromium_with_names_as_text(tmp_path):
     assert "<h1>Reproduction: Domain-Adversarial Training" in dom
     assert "<img src=x" not in dom and "&lt;img src=x onerror=alert(1)&gt; → uci_digits" in dom
     assert dom.count("<img") == 1  # the figure, and nothing a dataset name smuggled in
+
+
+def test_condition_table_clips_accuracy_intervals_and_counts_failed_runs():
+    t = pd.DataFrame({"k": ["a"] * 4 + ["b"], "accuracy": [0.99, 1.0, 0.8, None, 0.5],
+                      "status": ["ok", "ok", "ok", "failed", "ok"]})
+    table = condition_table(t, ["k"]).set_index("k")
+    assert table.loc["a", "high"] == 1.0 and 0 < table.loc["a", "low"] < 0.93
+    assert table.loc["a", "mean"] == pytest.approx(0.93) and table.loc["a", "not_ok"] == 1
+    assert table.loc["b", "seeds"] == 1 and math.isnan(table.loc["b", "low"])

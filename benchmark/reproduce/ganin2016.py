@@ -191,9 +191,10 @@ def claims(t: pd.DataFrame) -> list[Claim]:
 def table(t: pd.DataFrame) -> pd.DataFrame:
     """Accuracy per (pair, method) with 95% CI, plus the published numbers of the mirrored pair."""
     out = condition_table(t, ["pair", "method"], order={"method": list(METHODS)})
-    out["published_pair"] = out["pair"].map(analogue)
+    mirrored = [analogue(p) for p in out["pair"]]
+    out["published_pair"] = pd.Series(mirrored, index=out.index, dtype=object)
     out["published"] = [PUBLISHED[a][METHODS.index(m)] if a else math.nan
-                        for a, m in zip(out["published_pair"], out["method"], strict=True)]
+                        for a, m in zip(mirrored, out["method"], strict=True)]
     return out
 
 

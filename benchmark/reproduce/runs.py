@@ -49,15 +49,19 @@ def condition_table(frame: pd.DataFrame, keys: Sequence[str], *, value: str = "a
     """Mean of ``value`` with its Student-t 95% CI over seeds per group of ``keys``.
 
     Columns: ``*keys, mean, low, high, seeds`` (finished runs) and ``not_ok`` (diverged or
-    failed runs of the group, shown so a missing seed is never silent).
+    failed runs of the group, shown so a missing seed is never silent). Accuracy intervals are
+    clipped to [0, 1] (as in ``tbench report``): a t-interval over 3 seeds can overshoot.
     """
     rows = []
     for key, g in frame.groupby(list(keys), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         good = ok(g) if "status" in g else g
         est = mean_ci(pd.to_numeric(good[value], errors="coerce").to_numpy(float))
-        rows.append({**dict(zip(keys, key, strict=True)), "mean": est.mean, "low": est.low,
-                     "high": est.high, "seeds": est.n, "not_ok": int(len(g) - len(good))})
+        low, high = est.low, est.high
+        if value == "accuracy" and est.has_ci:
+            low, high = max(0.0, low), min(1.0, high)
+        rows.append({**dict(zip(keys, key, strict=True)), "mean": est.mean, "low": low,
+                     "high": high, "seeds": est.n, "not_ok": int(len(g) - len(good))})
     out = pd.DataFrame(rows, columns=[*keys, "mean", "low", "high", "seeds", "not_ok"])
     for col, values in (order or {}).items():
         rank = {v: i for i, v in enumerate(values)}
