@@ -15,6 +15,8 @@ import pytest
 import tiny
 
 from benchmark.cli import main
+from benchmark.data.spec import OPS
+from benchmark.errors import UserError
 from benchmark.reproduce import claims as C
 from benchmark.reproduce import get, names
 from benchmark.reproduce.runner import paper_grid, paper_suite, reproduce
@@ -32,6 +34,11 @@ SHRINK = {
     "ganin2016": {"sources": ["font_digits"], "targets": ["uci_digits"]},
 }
 
+# Yosinski's halves need benchmark.data's class-subset op (requested in docs/ARCHITECTURE.md
+# § Reproductions); until it lands, its suite is rejected with a UserError, and these tests say so.
+NEEDS_CLASSES_OP = pytest.mark.xfail("classes" not in OPS, raises=UserError, strict=True,
+                                     reason="benchmark.data has no @classes=LO-HI op yet")
+
 
 def _planned(paper, suite) -> pd.DataFrame:
     """The grid's runs as a runs frame (every run 'ok'), to see which conditions it covers."""
@@ -41,6 +48,7 @@ def _planned(paper, suite) -> pd.DataFrame:
                           "config": {"cell": r.spec.to_dict()}} for r in paper_grid(paper, suite).runs])
 
 
+@NEEDS_CLASSES_OP
 @pytest.mark.parametrize("quick", [False, True])
 def test_yosinski_suite_validates_and_its_grid_holds_every_condition(quick):
     y = get("yosinski2014")
@@ -74,7 +82,8 @@ def test_wang_suite_validates_and_its_grid_holds_every_condition(quick):
 UNMEASURED_AT_TINY_SCALE = {"wang2019": ("more_labels_more_negative",)}
 
 
-@pytest.mark.parametrize("name", names())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=NEEDS_CLASSES_OP) if n == "yosinski2014" else n
+                                  for n in names()])
 def test_reproduction_end_to_end_at_tiny_scale_and_resumes(name, tmp_path, data_dir):
     kwargs = dict(quick=True, extra_overrides={**TINY, **SHRINK.get(name, {})},
                   store_path=tmp_path / "store.sqlite", reports_dir=tmp_path, results_dir=tmp_path,
