@@ -9,7 +9,10 @@ batches (weight ``pseudo_weight``). Pseudo-labels come from the model's own pred
 no target label beyond the budget is ever read (the unlabeled pool reaches here without labels).
 
 Parameters: ``rounds`` (3), ``confidence_threshold`` (0.9), ``pseudo_weight`` (1.0),
-``backbone_lr_scale`` (1.0, as in ``finetune_full``).
+``backbone_lr_scale`` (0.1, as in ``finetune_full``). Measured on font_digits → font_digits_m
+(LeNet-16, 400 steps, seed 0): a backbone at the full rate drifts on its own pseudo-labels
+(0.52 with no target labels, 0.31 with 10 per class, vs 0.61 source-only); at 0.1 it keeps
+0.61 and 0.59.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ STRATEGY = Strategy(
     name="self_training",
     fit=fit,
     summary="fine-tune, then rounds of confident pseudo-labels on the unlabeled target pool",
-    defaults={"rounds": 3, "confidence_threshold": 0.9, "pseudo_weight": 1.0, "backbone_lr_scale": 1.0},
+    defaults={"rounds": 3, "confidence_threshold": 0.9, "pseudo_weight": 1.0, "backbone_lr_scale": 0.1},
     uses_source=True,
     uses_unlabeled_target=True,
     min_labels_per_class=0,
