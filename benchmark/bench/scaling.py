@@ -39,7 +39,7 @@ class ScalingConfig:
 def _point(cells: list[tuple[Any, list[int]]], scratch: Path, config: ScalingConfig) -> dict[str, Any]:
     job = {"cells": [{"spec": spec.to_dict(), "seeds": seeds} for spec, seeds in cells]}
     env = _env(scratch / "cache", naive=False, compilation_cache=config.compilation_cache)
-    report = worker.spawn(job, scratch, env, timeout_s=config)
+    report = worker.spawn(job, scratch, env, timeout_s=config.timeout_s)
     seconds = report["wall_s"] - report["import_s"]
     runs = report["results"]
     return {
