@@ -4,10 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# The tests exercise every extra that has a test: Ray (scale-out) and the PyTorch reference
+# of `tbench bench` (torch==2.13.0, a CPU build on this project's machines).
+EXTRAS ?= dev,ray,bench
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(BIN)/.installed
