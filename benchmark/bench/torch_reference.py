@@ -1,6 +1,6 @@
 """The PyTorch eager reference: the engine's LeNet, layer for layer, with the same initial weights.
 
-``benchmark.models.lenet.LeNet`` is 3×3 conv(w) → relu → 2×2 max-pool → 3×3 conv(2w) → relu →
+``benchmark.models.lenet.LeNet`` is per-image standardisation → 3×3 conv(w) → relu → 2×2 max-pool → 3×3 conv(2w) → relu →
 2×2 max-pool → flatten → dense(8w) → relu → dense(classes). :class:`TorchLeNet` is the same
 graph; :func:`load_flax_params` copies a flax parameter tree into it (HWIO → OIHW kernels; the
 flatten runs in NHWC order as flax's does), so both frameworks start from identical weights and
@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.models.lenet import STANDARDIZE_EPS
+
 
 class TorchLeNet(nn.Module):
     """``forward(images uint8[B, C, H, W]) -> logits float32[B, num_classes]``."""
@@ -38,6 +40,10 @@ class TorchLeNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        # Per-image standardisation, as benchmark.models.lenet.to_float.
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
+        x = (x - mean) * torch.rsqrt(var + STANDARDIZE_EPS)
         x = self.pool(torch.relu(self.conv0(x)))
         x = self.pool(torch.relu(self.conv1(x)))
         x = x.permute(0, 2, 3, 1).flatten(1)  # NHWC flatten order, as flax
