@@ -1,0 +1,181 @@
+"""Domain-gap and transferability measures of (source, target) pairs, computed before training.
+
+A pair's measures depend on the source and target datasets and on the pretrained source model
+(``input_spec``, ``backbone``, ``backbone_params``, ``pretrain``, seed) — not on the strategy or
+the label budget. :func:`pair_measures` computes them for one pair and seed:
+
+* ``space="features"``: the source model's penultimate features of ≤ ``MAX_IMAGES`` source
+  train images and ≤ ``MAX_IMAGES`` target train images → :func:`benchmark.analysis.gap.domain_gap`
+  (proxy A-distance, MMD², Fréchet distance); on the same target images with their labels,
+  LEEP and NCE from the source softmax (the source label space may differ from the target's:
+  both scores only need P(z | x) over the source classes), LogME and H-score from the features
+  (:mod:`benchmark.analysis.transferability`).
+* ``space="pixels"``: :func:`benchmark.analysis.gap.pixel_gap` on the same images (model-free).
+
+Only TRAIN splits are read — never target test data. The target labels used by the
+transferability scores are those of the subsampled target train images (up to ``MAX_IMAGES``,
+whatever a cell's label budget): a pair-level property, never fed back into any run.
+Subsampling is deterministic: ``numpy.random.default_rng((seed, side))`` without replacement.
+``linear_cka`` needs paired representations of the same images, so it is not computed here.
+
+:func:`record_suite_measures` is the glue ``tbench run`` calls after a grid: one measure set per
+distinct (source, target, seed) of source-using cells whose runs are finished in the store and
+whose measures the store lacks. The store keys measures by (source, target, measure, space,
+seed), so within one store a pair means one backbone and pretraining schedule (a suite has one);
+the model and schedule are kept in each row's ``config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmark.analysis.gap import domain_gap, pixel_gap
+from benchmark.analysis.transferability import h_score, leep, logme, nce
+from benchmark.cellspec import CellSpec
+
+MAX_IMAGES = 1000
+"""At most this many train images per side (MMD is O(N²); LogME/H-score need N ≫ D only)."""
+
+FEATURE_MEASURES = ("proxy_a_distance", "mmd2_rbf", "frechet_distance", "leep", "logme", "nce", "h_score")
+PIXEL_MEASURES = ("proxy_a_distance", "mmd2_rbf", "frechet_distance")
+EXPECTED = tuple(("features", m) for m in FEATURE_MEASURES) + tuple(("pixels", m) for m in PIXEL_MEASURES)
+"""Every (space, measure) one pair and seed gets."""
+
+
+def subsample_indices(n: int, max_images: int, seed: int, side: int) -> np.ndarray:
+    """Sorted indices int64[min(n, max_images)] into ``n`` examples, from ``(seed, side)`` only."""
+    if n <= max_images:
+        return np.arange(n)
+    return np.sort(np.random.default_rng((int(seed), int(side))).choice(n, size=max_images, replace=False))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _safe(fn: Callable[..., float], *args: Any) -> float | None:
+    """A measure's value, or ``None`` when the inputs make it undefined (e.g. a diverged source
+    model's non-finite features): a missing value in the store, not a failed suite."""
+    if any(not np.all(np.isfinite(a)) for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"):
+        return None
+    try:
+        return _finite(fn(*args))
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return None
+
+
+def pair_config(spec: CellSpec, n_source: int, n_target: int) -> dict[str, Any]:
+    """What the measures of ``spec``'s pair depend on besides the datasets (stored with each row)."""
+    from benchmark.engine.schedule import resolve_pretrain
+
+    return {"input_spec": dataclasses.asdict(spec.input_spec), "backbone": spec.backbone,
+            "backbone_params": dict(spec.backbone_params), "pretrain": resolve_pretrain(spec.pretrain),
+            "n_source": int(n_source), "n_target": int(n_target), "split": "train"}
+
+
+def pair_measures(spec: CellSpec, seed: int, *, data_dir: str | os.PathLike | None = None,
+                  checkpoint_dir: str | os.PathLike | None = None,
+                  max_images: int = MAX_IMAGES) -> list[dict[str, Any]]:
+    """Measure rows for ``spec``'s (source, target) pair and ``seed``'s pretrained source model.
+
+    spec: any CellSpec naming ``source``, ``target``, ``input_spec``, ``backbone``,
+    ``backbone_params``, ``pretrain`` (strategy and budget are ignored). Returns rows with the
+    keys of ``Store.record_measures``: ``source, target, measure, value (float | None), space,
+    seed, config`` — ``EXPECTED`` in order. Raises ``UserError`` for unknown datasets.
+    """
+    from benchmark.data import load
+    from benchmark.engine import source_features
+    from benchmark.errors import UserError
+
+    if not spec.source:
+        raise UserError(f"domain-gap measures need a source dataset; the cell {spec.strategy_label} "
+                        f"-> {spec.target} has none", field="source")
+    source = load(spec.source, split="train", spec=spec.input_spec, data_dir=data_dir)
+    target = load(spec.target, split="train", spec=spec.input_spec, data_dir=data_dir)
+    si = subsample_indices(len(source.images), max_images, seed, side=0)
+    ti = subsample_indices(len(target.images), max_images, seed, side=1)
+    src_images, tgt_images = source.images[si], target.images[ti]
+    tgt_labels = np.asarray(target.labels[ti], np.int64)
+
+    kwargs = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
+    src_feat, _ = source_features(spec, seed, src_images, **kwargs)
+    tgt_feat, tgt_probs = source_features(spec, seed, tgt_images, **kwargs)
+    src_feat, tgt_feat = src_feat.astype(np.float64), tgt_feat.astype(np.float64)
+    tgt_probs = tgt_probs.astype(np.float64)
+
+    if np.all(np.isfinite(src_feat)) and np.all(np.isfinite(tgt_feat)):
+        gap: dict[str, float | None] = {k: _finite(v) for k, v in domain_gap(src_feat, tgt_feat, seed=seed).items()}
+    else:
+        gap = dict.fromkeys(PIXEL_MEASURES)
+    features = {**gap,
+                "leep": _safe(leep, tgt_probs, tgt_labels),
+                "logme": _safe(logme, tgt_feat, tgt_labels),
+                "nce": _safe(nce, tgt_probs, tgt_labels),
+                "h_score": _safe(h_score, tgt_feat, tgt_labels)}
+    pixels = pixel_gap(src_images, tgt_images, seed=seed)
+    config = pair_config(spec, len(si), len(ti))
+    values = {("features", m): features[m] for m in FEATURE_MEASURES}
+    values.update({("pixels", m): _finite(pixels[m]) for m in PIXEL_MEASURES})
+    return [{"source": spec.source, "target": spec.target, "measure": m, "value": values[(space, m)],
+             "space": space, "seed": int(seed), "config": config} for space, m in EXPECTED]
+
+
+@dataclasses.dataclass
+class MeasuresSummary:
+    """What one :func:`record_suite_measures` call did."""
+
+    pairs: int = 0  # (source, target, seed) measured now
+    already: int = 0  # already complete in the store
+    rows: int = 0
+    wall_s: float = 0.0
+    pair_s: list[float] = dataclasses.field(default_factory=list)  # seconds per measured pair
+
+
+def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], int]:
+    """``([(representative spec, seed)], n already measured)`` for the grid's distinct
+    (source, target, seed) of source-using cells with a finished run in ``store``."""
+    from benchmark.strategies import get
+
+    finished = store.finished_ids()
+    wanted: dict[tuple[str, str, int], CellSpec] = {}
+    for run in grid.runs:
+        spec = run.spec
+        if spec.source and get(spec.strategy).uses_source and run.run_id in finished:
+            wanted.setdefault((spec.source, spec.target, int(run.seed)), spec)
+    have: dict[tuple[str, str, int], set[tuple[str, str]]] = {}
+    frame = store.measures_frame()
+    for s, t, m, space, seed in frame[["source", "target", "measure", "space", "seed"]].itertuples(index=False):
+        have.setdefault((s, t, int(seed)), set()).add((space, m))
+    todo = [(spec, key[2]) for key, spec in wanted.items() if not set(EXPECTED) <= have.get(key, set())]
+    return todo, len(wanted) - len(todo)
+
+
+def record_suite_measures(grid: Any, store: Any, *, data_dir: str | os.PathLike | None = None,
+                          checkpoint_dir: str | os.PathLike | None = None,
+                          log: Callable[[str], None] | None = None) -> MeasuresSummary:
+    """Compute and record the measures of every pending pair of ``grid`` (see :func:`pending_pairs`).
+
+    One seed = one pretrained source model (cached by the runs that used it), so measures are
+    per seed actually run; the report averages them over seeds. Each pair is written as soon as
+    it is done (an interrupted call keeps what it finished).
+    """
+    started = time.perf_counter()
+    todo, already = pending_pairs(grid, store)
+    summary = MeasuresSummary(already=already)
+    for spec, seed in todo:
+        t0 = time.perf_counter()
+        rows = pair_measures(spec, seed, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
+        summary.rows += store.record_measures(rows)
+        summary.pairs += 1
+        summary.pair_s.append(time.perf_counter() - t0)
+        if log:
+            log(f"measures {spec.source} -> {spec.target} seed {seed}: {summary.pair_s[-1]:.1f}s")
+    summary.wall_s = time.perf_counter() - started
+    return summary
