@@ -85,7 +85,7 @@ class CellSpec:
 
 
 # Strategy parameters that make two cells different *methods* in a report (not just tuning).
-_LABEL_PARAMS = {"k", "frozen_blocks", "trainable_blocks"}
+_LABEL_PARAMS = {"k", "copy_blocks", "frozen_blocks", "trainable_blocks"}
 
 
 def cell_id(spec: CellSpec, seed: int) -> str:
