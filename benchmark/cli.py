@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "benchmark.commands.demo",
     "benchmark.commands.run",
     "benchmark.commands.report",
+    "benchmark.commands.gap",
     "benchmark.commands.reproduce",
     "benchmark.commands.bench",
 ]
