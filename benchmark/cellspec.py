@@ -78,7 +78,11 @@ class CellSpec:
     @property
     def strategy_label(self) -> str:
         """Display name: the strategy with its distinguishing parameters, e.g. ``finetune_partial(k=2)``."""
-        shown = {k: v for k, v in sorted(self.strategy_params.items()) if k in _LABEL_PARAMS}
+        shown = {
+            k: v
+            for k, v in sorted(self.strategy_params.items())
+            if k in _LABEL_PARAMS and not (k == "copy_blocks" and v == -1)  # -1: copy all
+        }
         if not shown:
             return self.strategy
         return f"{self.strategy}(" + ",".join(f"{k}={v}" for k, v in shown.items()) + ")"
