@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="prepared datasets directory (default: $TBENCH_DATA_DIR)")
     p.add_argument("--max-cells", type=int, help="stop after starting this many cells")
     p.add_argument("--quiet", action="store_true", help="one log line per cell instead of a live display")
+    p.add_argument("--no-measures", action="store_true",
+                   help="skip the domain-gap / transferability measures of the suite's pairs after the runs")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("status", help="done / running / failed / diverged / to do for a suite")
@@ -82,9 +84,12 @@ def _run(args: argparse.Namespace) -> int:
         raise
     listener = QuietListener() if args.quiet or not sys.stderr.isatty() else RichListener()
     try:
-        summary = run_grid(grid, store, executor, listener=listener, max_cells=args.max_cells)
+        try:
+            summary = run_grid(grid, store, executor, listener=listener, max_cells=args.max_cells)
+        finally:
+            listener.close()
+        measured, measures_line = (True, None) if args.no_measures else _measures(grid, store, args)
     finally:
-        listener.close()
         store.close()
     print(f"{grid.suite.name}: ran {summary.ran} runs in {summary.wall_s:.0f}s "
           f"(ok {summary.ok}, diverged {summary.diverged}, failed {summary.failed}); "
@@ -98,7 +103,27 @@ def _run(args: argparse.Namespace) -> int:
               f"{max(0.0, summary.wall_s - summary.data_s - summary.runs_wall_s):.1f}s")
     for line in summary.errors:
         print(f"  failed: {line}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    if measures_line:
+        print(measures_line, file=sys.stdout if measured else sys.stderr)
+    return 1 if summary.failed or not measured else 0
+
+
+def _measures(grid, store, args: argparse.Namespace) -> tuple[bool, str | None]:
+    """Measures of the pairs whose runs are done and whose measures the store lacks (one set per
+    seed run: each seed has its own pretrained source model). Computed in this process: with
+    ``--executor ray`` the source models are pretrained here again unless the checkpoint
+    directory is shared. ``(False, message)`` when they failed (the runs are recorded regardless)."""
+    from benchmark.measures import record_suite_measures
+
+    try:
+        m = record_suite_measures(grid, store, data_dir=args.data_dir, log=lambda line: print(line, flush=True))
+    except Exception as err:  # the runs are already saved; say how to skip rather than lose the summary
+        return False, (f"tbench: domain-gap measures failed ({type(err).__name__}: {err}); the runs are "
+                       "saved; rerun `tbench run` to retry, or pass --no-measures")
+    if not m.pairs:
+        return True, None
+    return True, (f"measures: {m.pairs} (source, target, seed) pairs in {m.wall_s:.1f}s "
+                  f"({m.wall_s / m.pairs:.1f}s per pair, {m.rows} rows); {m.already} already in the store")
 
 
 def _status(args: argparse.Namespace) -> int:
