@@ -217,6 +217,9 @@ def load(
     if not meta.available:
         raise DatasetUnavailable(meta.unavailable_reason)
     arrays = _read_base(parsed.base, split, root)
+    num_classes, class_names = meta.num_classes, meta.class_names
+    if parsed.class_range is not None:
+        arrays, num_classes, class_names = _class_subset(parsed, arrays, num_classes, class_names)
     images, labels = arrays["image"], arrays["label"].astype(np.int32)
     for position, (op, value) in enumerate(parsed.input_ops):
         rng = np.random.default_rng(transforms.stable_seed(parsed.base, split, position, op, value))
@@ -224,14 +227,28 @@ def load(
     if split == "train":
         for op, value in parsed.label_ops:
             rng = np.random.default_rng(transforms.stable_seed(parsed.base, op, value))
-            labels = transforms.apply_label_op(labels, op, value, meta.num_classes, rng)
+            labels = transforms.apply_label_op(labels, op, value, num_classes, rng)
     if spec is not None:
         images = transforms.to_input_spec(images, spec)
     extras = {k: _readonly(v.copy()) for k, v in arrays.items() if k not in ("image", "label")}
     domain = Domain(
         name=parsed.name, split=split, images=_readonly(np.array(images, copy=True)),
-        labels=_readonly(np.array(labels, dtype=np.int32)), num_classes=meta.num_classes,
-        class_names=meta.class_names, metadata=extras,
+        labels=_readonly(np.array(labels, dtype=np.int32)), num_classes=num_classes,
+        class_names=class_names, metadata=extras,
     )
     _DOMAIN_CACHE[key] = domain
     return domain
+
+
+def _class_subset(parsed, arrays: dict[str, np.ndarray], num_classes: int, class_names):
+    """Keep classes lo..hi (every split), relabelled 0..hi-lo: Yosinski et al.'s A/B halves."""
+    lo, hi = parsed.class_range
+    if hi >= num_classes:
+        raise UserError(
+            f"dataset name {parsed.name!r}: classes={lo}-{hi} needs classes up to {hi}, but "
+            f"{parsed.base!r} has {num_classes} (0-{num_classes - 1})"
+        )
+    keep = (arrays["label"] >= lo) & (arrays["label"] <= hi)
+    subset = {k: v[keep] for k, v in arrays.items()}
+    subset["label"] = subset["label"] - lo
+    return subset, hi - lo + 1, tuple(class_names)[lo : hi + 1]

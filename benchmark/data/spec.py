@@ -33,6 +33,7 @@ OPS: dict[str, OpSpec] = {
     "shot_noise": OpSpec("input", "float", 1, 1000, 60, "Poisson noise, Poisson(x·C)/C (MNIST-C severity C)"),
     "blur": OpSpec("input", "float", 0, 10, 1.0, "Gaussian blur with SIGMA pixels (native resolution)"),
     "contrast": OpSpec("input", "float", 0, 5, 0.4, "(x - mean)·C + mean per image (CIFAR-10-C contrast)"),
+    "classes": OpSpec("subset", "range", 0, 999, None, "keep classes LO..HI on every split, relabelled 0..HI-LO (e.g. classes=0-4)"),
     "label_noise": OpSpec("label", "float", 0, 1, None, "flip exactly round(RATE·N) train labels to another class"),
     "label_permutation": OpSpec("label", "int", 0, 2**31 - 1, 0, "relabel classes by a derangement drawn from SEED"),
     "label_shuffle": OpSpec("label", "int", 0, 2**31 - 1, 0, "shuffle train labels across images (random labels)"),
@@ -50,6 +51,14 @@ class ParsedName:
     @property
     def input_ops(self) -> tuple[tuple[str, float | None], ...]:
         return tuple(op for op in self.ops if OPS[op[0]].kind == "input")
+
+    @property
+    def class_range(self) -> tuple[int, int] | None:
+        """``(lo, hi)`` of a ``classes=LO-HI`` op (applied first, on every split), else None."""
+        for op, value in self.ops:
+            if OPS[op].kind == "subset":
+                return value  # type: ignore[return-value]
+        return None
 
     @property
     def label_ops(self) -> tuple[tuple[str, float | None], ...]:
@@ -80,6 +89,8 @@ def parse_name(name: str) -> ParsedName:
             raise UserError(f"dataset name {name!r} ends with '@'; add an op (one of {', '.join(OPS)}) or drop the '@'")
         for part in rest.split(","):
             ops.append(_parse_op(name, part.strip()))
+    if sum(OPS[op].kind == "subset" for op, _v in ops) > 1:
+        raise UserError(f"dataset name {name!r} has more than one 'classes' op; give one range, e.g. '@classes=0-4'")
     label_kinds = [op for op, _v in ops if OPS[op].kind == "label"]
     if len(label_kinds) != len(set(label_kinds)):
         raise UserError(f"dataset name {name!r} repeats a label op; give each of {', '.join(label_kinds)} once")
@@ -103,6 +114,8 @@ def _parse_op(name: str, part: str) -> tuple[str, float | None]:
         if spec.default is None:
             raise UserError(f"dataset name {name!r}: op {op!r} needs a value, e.g. '@{op}=0.2' ({spec.help})")
         return op, float(spec.default) if spec.value == "float" else int(spec.default)
+    if spec.value == "range":
+        return op, _parse_range(name, op, raw, spec)
     try:
         value: float = int(raw) if spec.value == "int" else float(raw)
     except ValueError:
@@ -113,3 +126,14 @@ def _parse_op(name: str, part: str) -> tuple[str, float | None]:
             f"dataset name {name!r}: {op}={raw} is out of range; use a value in [{spec.low:g}, {spec.high:g}] ({spec.help})"
         )
     return op, value
+
+
+def _parse_range(name: str, op: str, raw: str, spec: OpSpec) -> tuple[int, int]:
+    lo_text, dash, hi_text = raw.strip().partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text if dash else lo_text)
+    except ValueError:
+        raise UserError(f"dataset name {name!r}: op {op!r} needs LO-HI class indices, got {raw!r} ({spec.help})") from None
+    if not (spec.low <= lo <= hi <= spec.high):
+        raise UserError(f"dataset name {name!r}: {op}={raw} needs 0 <= LO <= HI ({spec.help})")
+    return lo, hi
