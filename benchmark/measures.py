@@ -35,10 +35,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from benchmark.analysis.gap import domain_gap, pixel_gap
 from benchmark.analysis.transferability import h_score, leep, logme, nce
 from benchmark.cellspec import CellSpec
+
+BLAS_THREADS = 1
+"""BLAS threads for the measures' numpy/scikit-learn work. The matrices are small (≤ 1000 × 784);
+with OpenBLAS's default threads on a loaded 2-core machine the pixel gap took 20 s instead of
+0.8 s (``python -m benchmark.measures`` compares both)."""
 
 MAX_IMAGES = 1000
 """At most this many train images per side (MMD is O(N²); LogME/H-score need N ≫ D only)."""
@@ -110,16 +116,18 @@ def pair_measures(spec: CellSpec, seed: int, *, data_dir: str | os.PathLike | No
     src_feat, tgt_feat = src_feat.astype(np.float64), tgt_feat.astype(np.float64)
     tgt_probs = tgt_probs.astype(np.float64)
 
-    if np.all(np.isfinite(src_feat)) and np.all(np.isfinite(tgt_feat)):
-        gap: dict[str, float | None] = {k: _finite(v) for k, v in domain_gap(src_feat, tgt_feat, seed=seed).items()}
-    else:
-        gap = dict.fromkeys(PIXEL_MEASURES)
-    features = {**gap,
-                "leep": _safe(leep, tgt_probs, tgt_labels),
-                "logme": _safe(logme, tgt_feat, tgt_labels),
-                "nce": _safe(nce, tgt_probs, tgt_labels),
-                "h_score": _safe(h_score, tgt_feat, tgt_labels)}
-    pixels = pixel_gap(src_images, tgt_images, seed=seed)
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        if np.all(np.isfinite(src_feat)) and np.all(np.isfinite(tgt_feat)):
+            gap_values = domain_gap(src_feat, tgt_feat, seed=seed)
+            gap: dict[str, float | None] = {k: _finite(v) for k, v in gap_values.items()}
+        else:
+            gap = dict.fromkeys(PIXEL_MEASURES)
+        features = {**gap,
+                    "leep": _safe(leep, tgt_probs, tgt_labels),
+                    "logme": _safe(logme, tgt_feat, tgt_labels),
+                    "nce": _safe(nce, tgt_probs, tgt_labels),
+                    "h_score": _safe(h_score, tgt_feat, tgt_labels)}
+        pixels = pixel_gap(src_images, tgt_images, seed=seed)
     config = pair_config(spec, len(si), len(ti))
     values = {("features", m): features[m] for m in FEATURE_MEASURES}
     values.update({("pixels", m): _finite(pixels[m]) for m in PIXEL_MEASURES})
@@ -179,3 +187,30 @@ def record_suite_measures(grid: Any, store: Any, *, data_dir: str | os.PathLike 
             log(f"measures {spec.source} -> {spec.target} seed {seed}: {summary.pair_s[-1]:.1f}s")
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def _compare_blas_threads(source: str = "font_digits", target: str = "uci_digits_m", repeats: int = 2) -> None:
+    """Seconds of the pixel gap (28×28, 1000 images per side) with OpenBLAS's default threads vs
+    ``BLAS_THREADS``, alternating in one process (the evidence for ``BLAS_THREADS``)."""
+    from threadpoolctl import threadpool_info
+
+    from benchmark.cellspec import InputSpec
+    from benchmark.data import load
+
+    spec = InputSpec(28, 28, 1)
+    a = load(source, split="train", spec=spec).images
+    b = load(target, split="train", spec=spec).images
+    a, b = a[subsample_indices(len(a), MAX_IMAGES, 0, 0)], b[subsample_indices(len(b), MAX_IMAGES, 0, 1)]
+    default = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=None)
+    print(f"pixel_gap {source} -> {target}, {len(a)} + {len(b)} images, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.1f}")
+    for _ in range(repeats):
+        for threads in (default, BLAS_THREADS):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                t0 = time.perf_counter()
+                pixel_gap(a, b)
+                print(f"  BLAS threads {threads}: {time.perf_counter() - t0:.2f}s", flush=True)
+
+
+if __name__ == "__main__":
+    _compare_blas_threads()
