@@ -139,3 +139,14 @@ def test_tbench_gap_bad_input_exits_2(argv, message, capsys) -> None:
 def test_tbench_gap_suite_and_model_options_conflict(suite_file, capsys) -> None:
     assert main(["gap", tiny.SOURCE, tiny.TARGET, "--suite", str(suite_file), "--width", "8"]) == 2
     assert "cannot be combined with --suite" in capsys.readouterr().err
+
+
+def test_report_shows_the_measures_the_run_recorded(runs) -> None:
+    from benchmark.report import build_report
+
+    html = build_report(runs["runs"], runs["measures"], title="measures", n_bootstrap=200)
+    assert 'id="gap"' in html
+    assert 'id="gap"' not in build_report(runs["runs"], None, title="measures", n_bootstrap=200)
+    section = html[html.index('id="gap"'):]
+    for measure in ("proxy_a_distance", "mmd2_rbf", "frechet_distance", "leep", "logme", "nce", "h_score"):
+        assert measure in section
