@@ -144,6 +144,7 @@ class MeasuresSummary:
     rows: int = 0
     wall_s: float = 0.0
     pair_s: list[float] = dataclasses.field(default_factory=list)  # seconds per measured pair
+    errors: list[str] = dataclasses.field(default_factory=list)  # pairs that raised (retried next call)
 
 
 def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], int]:
@@ -172,14 +173,19 @@ def record_suite_measures(grid: Any, store: Any, *, data_dir: str | os.PathLike 
 
     One seed = one pretrained source model (cached by the runs that used it), so measures are
     per seed actually run; the report averages them over seeds. Each pair is written as soon as
-    it is done (an interrupted call keeps what it finished).
+    it is done (an interrupted call keeps what it finished); a pair that raises is listed in
+    ``errors`` and left for the next call.
     """
     started = time.perf_counter()
     todo, already = pending_pairs(grid, store)
     summary = MeasuresSummary(already=already)
     for spec, seed in todo:
         t0 = time.perf_counter()
-        rows = pair_measures(spec, seed, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
+        try:
+            rows = pair_measures(spec, seed, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
+        except Exception as err:  # one pair's failure must not cost the others their measures
+            summary.errors.append(f"{spec.source} -> {spec.target} seed {seed}: {type(err).__name__}: {err}")
+            continue
         summary.rows += store.record_measures(rows)
         summary.pairs += 1
         summary.pair_s.append(time.perf_counter() - t0)

@@ -120,10 +120,10 @@ def _measures(grid, store, args: argparse.Namespace) -> tuple[bool, str | None]:
     except Exception as err:  # the runs are already saved; say how to skip rather than lose the summary
         return False, (f"tbench: domain-gap measures failed ({type(err).__name__}: {err}); the runs are "
                        "saved; rerun `tbench run` to retry, or pass --no-measures")
-    if not m.pairs:
-        return True, None
-    return True, (f"measures: {m.pairs} (source, target, seed) pairs in {m.wall_s:.1f}s "
-                  f"({m.wall_s / m.pairs:.1f}s per pair, {m.rows} rows); {m.already} already in the store")
+    lines = [f"measures: {m.pairs} (source, target, seed) pairs in {m.wall_s:.1f}s "
+             f"({m.wall_s / m.pairs:.1f}s per pair, {m.rows} rows); {m.already} already in the store"] if m.pairs else []
+    lines += [f"  measures failed: {e}; rerun `tbench run` to retry, or pass --no-measures" for e in m.errors]
+    return not m.errors, "\n".join(lines) or None
 
 
 def _status(args: argparse.Namespace) -> int:
