@@ -32,6 +32,15 @@ SHRINK = {
     "wang2019": {"sources": ["font_digits", "font_digits@label_noise=1.0"],
                  "labels_per_class": [tiny.LABELS_PER_CLASS]},
     "ganin2016": {"sources": ["font_digits"], "targets": ["uci_digits"]},
+    # Frozen copies at every layer (the AnB / BnB curves need n = 1..3), fine-tuned copies
+    # (AnB+ / BnB+) at n = 1 only: every claim is still computable.
+    "yosinski2014": {"strategies": [
+        "scratch",
+        {"name": "finetune_partial", "params": {"k": 1, "copy_blocks": 1}},
+        {"name": "finetune_partial", "params": {"k": 2, "copy_blocks": 2}},
+        {"name": "finetune_partial", "params": {"k": 3, "copy_blocks": 3}},
+        {"name": "finetune_partial", "params": {"k": 0, "copy_blocks": 1}},
+    ]},
 }
 
 # Yosinski's halves need benchmark.data's class-subset op (requested in docs/ARCHITECTURE.md
