@@ -79,7 +79,7 @@ def engine_trial(suite: str, scratch: Path, timeout_s: float,
     store_path = scratch / "store.sqlite"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", suite, "--store",
-                           str(store_path), "--quiet"],
+                           str(store_path), "--quiet", "--no-measures"],
                           env=_env(scratch / "cache", naive=False, compilation_cache=compilation_cache),
                           capture_output=True, text=True, timeout=timeout_s)
     wall = time.perf_counter() - start
