@@ -32,7 +32,9 @@ from benchmark.engine.schedule import resolve_pretrain
 from benchmark.engine.train import Trainer
 from benchmark.strategies.base import all_train, batch_size, supervised_loss
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Part of every cache key: bump it whenever model or training code changes what a checkpoint
+means without changing its config (2: per-image input standardisation in the backbones)."""
 
 
 @dataclasses.dataclass
@@ -57,6 +59,7 @@ def cache_key(source: str, input_spec: InputSpec, backbone: str, backbone_params
     payload = {
         "version": FORMAT_VERSION,
         "source": source,
+        "data_version": _data_version(source),
         "input_spec": dataclasses.asdict(input_spec),
         "backbone": backbone,
         "backbone_params": backbone_params,
@@ -64,6 +67,15 @@ def cache_key(source: str, input_spec: InputSpec, backbone: str, backbone_params
         "seed": int(seed),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _data_version(source: str) -> str | None:
+    """The built-in builder's version (a new version = new data = a new source model)."""
+    from benchmark.data.builders import BUILTINS
+    from benchmark.data.spec import parse_name
+
+    builder = BUILTINS.get(parse_name(source).base)
+    return str(builder.VERSION) if builder is not None else None
 
 
 def params_digest(params: Any) -> str:
