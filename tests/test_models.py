@@ -22,7 +22,14 @@ def _lenet_params(width: int, hw: int, channels: int, classes: int) -> int:
     return conv0 + conv1 + dense + 8 * width * classes + classes
 
 
-@pytest.mark.parametrize("name,blocks", [("lenet", 3), ("resnet", 4)])
+def _convnet_params(width: int, hw: int, channels: int, classes: int) -> int:
+    w = width
+    convs = (9 * channels * w + w) + (9 * w * w + w) + (9 * w * 2 * w + 2 * w) + (9 * 2 * w * 2 * w + 2 * w)
+    dense = (hw // 4) ** 2 * 2 * w * 8 * w + 8 * w
+    return convs + dense + 8 * w * classes + classes
+
+
+@pytest.mark.parametrize("name,blocks", [("lenet", 3), ("resnet", 4), ("convnet", 5)])
 def test_blocks_are_named_bottom_to_top_with_a_head(name: str, blocks: int) -> None:
     # Shapes only (jax.eval_shape): no computation, no compile.
     model = models.build(name, tiny.BACKBONE_PARAMS, 7)
@@ -43,6 +50,13 @@ def test_lenet_param_count_is_exact() -> None:
         assert models.param_count(params) == _lenet_params(width, hw, 1, 10)
 
 
+def test_convnet_param_count_is_exact() -> None:
+    for width, hw in [(2, 16), (16, 28)]:
+        model = models.build("convnet", {"width": width}, 5)
+        params = jax.eval_shape(functools.partial(models.init_params, model, input_shape=(hw, hw, 1)), jax.random.key(0))
+        assert models.param_count(params) == _convnet_params(width, hw, 1, 5)
+
+
 def test_flops_per_image_match_the_analytic_count() -> None:
     # 2 FLOPs per multiply-add: conv0, conv1 (SAME padding), dense, head.
     w, hw = 4, 16
@@ -51,6 +65,15 @@ def test_flops_per_image_match_the_analytic_count() -> None:
     flops = models.flops_per_image("lenet", {"width": w}, 10, (hw, hw, 1))
     assert 0.9 * analytic < flops < 1.1 * analytic
     assert models.flops_per_image("lenet", {"width": 8}, 10, (hw, hw, 1)) > 3 * flops
+
+
+def test_convnet_flops_match_the_analytic_count() -> None:
+    # conv0 at full resolution, conv1/conv2 at 1/2, conv3 at 1/4, dense, head.
+    w, hw = 4, 16
+    analytic = 2 * (hw * hw * w * 9 + (hw // 2) ** 2 * (w * 9 * w + 2 * w * 9 * w)
+                    + (hw // 4) ** 2 * (2 * w * 9 * 2 * w + 2 * w * 8 * w) + 8 * w * 10)
+    flops = models.flops_per_image("convnet", {"width": w}, 10, (hw, hw, 1))
+    assert 0.9 * analytic < flops < 1.1 * analytic
 
 
 def test_transplant_copies_blocks_and_keeps_a_fresh_head() -> None:
@@ -66,6 +89,38 @@ def test_transplant_copies_blocks_and_keeps_a_fresh_head() -> None:
     assert not np.array_equal(source["block1"]["Conv_0"]["kernel"], fresh["block1"]["Conv_0"]["kernel"])
 
 
+@pytest.fixture(scope="module")
+def convnet_pair() -> tuple[dict, dict]:
+    """(source, fresh) parameters of a width-2 convnet (two different inits)."""
+    model = models.build("convnet", {"width": 2}, 5)
+    return (models.init_params(model, jax.random.key(1), tiny.SPEC.shape),
+            models.init_params(model, jax.random.key(2), tiny.SPEC.shape))
+
+
+@pytest.mark.parametrize("n", [-1, 0, 1, 2, 3, 4, 5])
+def test_convnet_transplant_copies_exactly_the_blocks_below_n(convnet_pair, n: int) -> None:
+    # Yosinski's AnB/BnB at layer n: block0..block{n-1} from the source, the rest fresh.
+    source, fresh = convnet_pair
+    out = models.transplant(source, fresh, keep_head=False, copy_blocks=n)
+    copied = {b for b in source if b != "head" and (n == -1 or int(b[len("block"):]) < n)}
+    assert {b for b in out if out[b] is source[b]} == copied
+    assert {b for b in out if out[b] is fresh[b]} == set(fresh) - copied
+    for b in source:  # the two inits really differ (kernels; biases start at 0 in both)
+        assert not all(map(np.array_equal, jax.tree.leaves(source[b]), jax.tree.leaves(fresh[b])))
+
+
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_finetune_partial_freezes_exactly_the_convnet_blocks_below_k(convnet_pair, k: int) -> None:
+    from benchmark.strategies import finetune_partial
+    from benchmark.strategies.base import FREEZE, TRAIN, path_str
+
+    labels = finetune_partial.labels({"model": convnet_pair[0]}, {"k": k})
+    by_top = {}
+    for path, label in jax.tree_util.tree_flatten_with_path(labels)[0]:
+        by_top.setdefault(path_str(path).split("/")[1], set()).add(label)
+    assert by_top == {**{f"block{i}": {FREEZE if i < k else TRAIN} for i in range(5)}, "head": {TRAIN}}
+
+
 def test_bad_backbone_names_and_params_are_user_errors() -> None:
     with pytest.raises(UserError, match="unknown backbone 'lenett'"):
         models.build("lenett", {}, 10)
@@ -73,3 +128,5 @@ def test_bad_backbone_names_and_params_are_user_errors() -> None:
         models.build("lenet", {"depth": 3}, 10)
     with pytest.raises(UserError, match="width"):
         models.build("resnet", {"width": 0}, 10)
+    with pytest.raises(UserError, match="width"):
+        models.build("convnet", {"width": 1.5}, 10)

@@ -21,16 +21,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmark.errors import UserError
+from benchmark.models.convnet import ConvNet
 from benchmark.models.discriminator import DomainDiscriminator
 from benchmark.models.lenet import LeNet
 from benchmark.models.resnet import ResNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "convnet": ConvNet,
     "lenet": LeNet,
     "resnet": ResNet,
 }
 
-PARAMS = {"lenet": ("width",), "resnet": ("width",)}
+PARAMS = {"convnet": ("width",), "lenet": ("width",), "resnet": ("width",)}
 """Constructor arguments a suite may set per backbone (``backbone_params``)."""
 
 __all__ = [
