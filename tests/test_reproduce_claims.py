@@ -80,6 +80,7 @@ def test_registry_names_and_unknown_paper():
 # -- Yosinski et al. 2014 ----------------------------------------------------------------------
 
 A, B = "fashion_mnist@classes=0-4", "fashion_mnist@classes=5-9"
+LAYERS = (1, 2, 3, 4, 5)  # the convnet's 5 blocks below the head
 
 
 def yosinski_runs(anb_step: float, bnb_dip: float, plus_boost: float, plus_at_3: float | None = None):
@@ -88,10 +89,10 @@ def yosinski_runs(anb_step: float, bnb_dip: float, plus_boost: float, plus_at_3:
         w = WOBBLE[s]
         rows.append(dict(source=None, target=B, strategy="scratch", lpc=-1, seed=s, accuracy=0.80 + w))
         rows.append(dict(source=None, target=A, strategy="scratch", lpc=-1, seed=s, accuracy=0.90 + w))
-        for n in (1, 2, 3):
+        for n in LAYERS:
             boost = plus_at_3 if (plus_at_3 is not None and n == 3) else plus_boost
             for src, plus, acc in ((A, False, 0.80 + anb_step * (n - 1) + w),
-                                   (B, False, 0.80 - (bnb_dip if n == 2 else 0.0) + w / 2),
+                                   (B, False, 0.80 - (bnb_dip if n in (2, 3, 4) else 0.0) + w / 2),
                                    (B, True, 0.80 + w), (A, True, 0.80 + boost + w * 1.5)):
                 rows.append(dict(source=src, target=B, strategy="finetune_partial", lpc=-1, seed=s,
                                  params=yosinski2014.treatment_params(n, plus), accuracy=acc))
@@ -101,7 +102,7 @@ def yosinski_runs(anb_step: float, bnb_dip: float, plus_boost: float, plus_at_3:
 def test_yosinski_tidy_maps_every_condition():
     t = yosinski2014.tidy(yosinski_runs(-0.03, 0.05, 0.02))
     counts = t.groupby("condition").size().to_dict()
-    assert counts == {"baseA": 4, "baseB": 4, "BnB": 12, "BnB+": 12, "AnB": 12, "AnB+": 12}
+    assert counts == {"baseA": 4, "baseB": 4, "BnB": 20, "BnB+": 20, "AnB": 20, "AnB+": 20}
     assert yosinski2014.halves(yosinski_runs(-0.03, 0.05, 0.02)) == (A, B)
 
 
@@ -113,6 +114,7 @@ def test_yosinski_paper_pattern_is_reproduced():
     assert by_id["anb_falls"].estimate.mean == pytest.approx(-0.03)
     assert by_id["bnb_dips"].estimate.mean == pytest.approx(0.05)
     assert by_id["anb_falls"].estimate.n == 4
+    assert "n ∈ {1, 5} minus n ∈ {2, 3, 4}" in by_id["bnb_dips"].measured  # ends vs middle layers
 
 
 def test_yosinski_opposite_pattern_is_not_reproduced():
@@ -131,7 +133,7 @@ def test_yosinski_ignores_diverged_runs_and_reports_missing_layers():
     runs.loc[runs["seed"] == 3, ["status", "accuracy"]] = ["diverged", None]
     claims = yosinski2014.claims(yosinski2014.tidy(runs))
     assert {c.claim_id: c for c in claims}["anb_falls"].estimate.n == 3
-    two_layers = runs[~runs["strategy_label"].str.contains("copy_blocks=3")]
+    two_layers = runs[~runs["strategy_label"].str.contains("copy_blocks=[345]")]
     claims = yosinski2014.claims(yosinski2014.tidy(two_layers))
     assert verdicts(claims)["bnb_dips"] == C.NOT_MEASURED
 

@@ -32,13 +32,14 @@ SHRINK = {
     "wang2019": {"sources": ["font_digits", "font_digits@label_noise=1.0"],
                  "labels_per_class": [tiny.LABELS_PER_CLASS]},
     "ganin2016": {"sources": ["font_digits"], "targets": ["uci_digits"]},
-    # Frozen copies at every layer (the AnB / BnB curves need n = 1..3), fine-tuned copies
-    # (AnB+ / BnB+) at n = 1 only: every claim is still computable.
-    "yosinski2014": {"strategies": [
+    # The suite's own 5-block convnet (at the tiny width): frozen copies at n = 1, 3, 5 (the
+    # AnB slope and the BnB ends-vs-middle dip need >= 3 layers) and fine-tuned copies (AnB+ /
+    # BnB+) at n = 1 only: every claim is still computable.
+    "yosinski2014": {"backbone": {"name": "convnet", "params": dict(tiny.BACKBONE_PARAMS)}, "strategies": [
         "scratch",
         {"name": "finetune_partial", "params": {"k": 1, "copy_blocks": 1}},
-        {"name": "finetune_partial", "params": {"k": 2, "copy_blocks": 2}},
         {"name": "finetune_partial", "params": {"k": 3, "copy_blocks": 3}},
+        {"name": "finetune_partial", "params": {"k": 5, "copy_blocks": 5}},
         {"name": "finetune_partial", "params": {"k": 0, "copy_blocks": 1}},
     ]},
 }
@@ -63,9 +64,11 @@ def test_yosinski_suite_validates_and_its_grid_holds_every_condition(quick):
     y = get("yosinski2014")
     suite, _ = paper_suite(y, quick=quick)
     t = y.tidy(_planned(y, suite))
+    layers = (1, 3, 5) if quick else (1, 2, 3, 4, 5)  # --quick leaves out n = 2 and 4 (time)
+    assert suite.backbone == "convnet" and len(suite.seeds) >= 3
     assert set(zip(t["condition"], t["n"], strict=True)) == {("baseB", 0)} | {
-        (c, n) for c in ("BnB", "BnB+", "AnB", "AnB+") for n in (1, 2, 3)}
-    assert len(t) == len(_planned(y, suite)) == 13 * len(suite.seeds)
+        (c, n) for c in ("BnB", "BnB+", "AnB", "AnB+") for n in layers}
+    assert len(t) == len(_planned(y, suite)) == (1 + 4 * len(layers)) * len(suite.seeds)
 
 
 @pytest.mark.parametrize("quick", [False, True])
