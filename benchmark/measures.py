@@ -21,13 +21,16 @@ Subsampling is deterministic: ``numpy.random.default_rng((seed, side))`` without
 :func:`record_suite_measures` is the glue ``tbench run`` calls after a grid: one measure set per
 distinct (source, target, seed) of source-using cells whose runs are finished in the store and
 whose measures the store lacks. The store keys measures by (source, target, measure, space,
-seed), so within one store a pair means one backbone and pretraining schedule (a suite has one);
-the model and schedule are kept in each row's ``config``.
+seed); the model they were measured with (input spec, backbone, its params, pretraining schedule)
+is kept in each row's ``config``, and a stored row counts as done only for that model: a suite
+that changes its backbone and keeps its store gets its measures recomputed (and replaced), never
+the stale ones of the old model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -84,6 +87,14 @@ def pair_config(spec: CellSpec, n_source: int, n_target: int) -> dict[str, Any]:
     return {"input_spec": dataclasses.asdict(spec.input_spec), "backbone": spec.backbone,
             "backbone_params": dict(spec.backbone_params), "pretrain": resolve_pretrain(spec.pretrain),
             "n_source": int(n_source), "n_target": int(n_target), "split": "train"}
+
+
+def model_of(config: dict[str, Any] | None) -> tuple | None:
+    """The part of a stored ``pair_config`` that names the model: what makes a measure stale."""
+    if not config:
+        return None
+    keys = ("input_spec", "backbone", "backbone_params", "pretrain")
+    return tuple(json.dumps(config.get(k), sort_keys=True, default=str) for k in keys)
 
 
 def pair_measures(spec: CellSpec, seed: int, *, data_dir: str | os.PathLike | None = None,
@@ -159,9 +170,12 @@ def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], in
         if spec.source and get(spec.strategy).uses_source and run.run_id in finished:
             wanted.setdefault((spec.source, spec.target, int(run.seed)), spec)
     have: dict[tuple[str, str, int], set[tuple[str, str]]] = {}
-    frame = store.measures_frame()
-    for s, t, m, space, seed in frame[["source", "target", "measure", "space", "seed"]].itertuples(index=False):
-        have.setdefault((s, t, int(seed)), set()).add((space, m))
+    frame = store.measures_frame(with_config=True)
+    columns = ["source", "target", "measure", "space", "seed", "config"]
+    for s, t, m, space, seed, config in frame[columns].itertuples(index=False):
+        spec = wanted.get((s, t, int(seed)))
+        if spec is not None and model_of(config) == model_of(pair_config(spec, 0, 0)):
+            have.setdefault((s, t, int(seed)), set()).add((space, m))
     todo = [(spec, key[2]) for key, spec in wanted.items() if not set(EXPECTED) <= have.get(key, set())]
     return todo, len(wanted) - len(todo)
 

@@ -295,9 +295,14 @@ class Store:
             frame[col] = pd.Series([row[columns.index(col)] for row in rows], dtype=object)
         return frame
 
-    def measures_frame(self) -> pd.DataFrame:
-        rows = self._db.execute(f"SELECT {', '.join(MEASURE_COLUMNS)} FROM measures ORDER BY rowid").fetchall()
-        return pd.DataFrame(rows, columns=list(MEASURE_COLUMNS))
+    def measures_frame(self, *, with_config: bool = False) -> pd.DataFrame:
+        """One row per stored measure (``MEASURE_COLUMNS``; plus the decoded ``config`` dict)."""
+        columns = [*MEASURE_COLUMNS, "config"] if with_config else list(MEASURE_COLUMNS)
+        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM measures ORDER BY rowid").fetchall()
+        frame = pd.DataFrame(rows, columns=columns)
+        if with_config:
+            frame["config"] = pd.Series([json.loads(c) if c else None for c in frame["config"]], dtype=object)
+        return frame
 
     def meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta").fetchall())

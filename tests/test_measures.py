@@ -150,3 +150,22 @@ def test_report_shows_the_measures_the_run_recorded(runs) -> None:
     section = html[html.index('id="gap"'):]
     for measure in ("proxy_a_distance", "mmd2_rbf", "frechet_distance", "leep", "logme", "nce", "h_score"):
         assert measure in section
+
+
+def test_measures_of_another_model_count_as_missing(runs, suite_file, tmp_path) -> None:
+    """A store whose measures were taken with another backbone width must not satisfy this suite."""
+    import shutil
+
+    store = tmp_path / "copy.sqlite"
+    shutil.copy(runs["store"], store)
+    grid = build_grid(load_suite(suite_file))
+    with Store(store, create=False) as s:
+        frame = s.measures_frame(with_config=True)
+        assert pending_pairs(grid, s) == ([], 2)
+        stale = []
+        for row in frame.to_dict("records"):
+            config = {**row["config"], "backbone_params": {**row["config"]["backbone_params"], "width": 99}}
+            stale.append({**row, "config": config})
+        s.record_measures(stale)
+        todo, done = pending_pairs(grid, s)
+    assert done == 0 and sorted(seed for _, seed in todo) == [0, 1]
