@@ -231,7 +231,8 @@ PAPER = Paper(
         "MNIST/USPS/SVHN and Office-31.",
         "Methods: fine-tuning (all layers) and DANN only; the paper's gate is not reproduced.",
         "Budgets are labels per class rather than a percentage of the target train split; "
-        "LeNet-style net and short schedules; several seeds with paired-bootstrap 95% CIs.",
+        "LeNet-style net (width 8) and short schedules (300 pretraining, 200 target steps); "
+        "5 seeds (--quick: 3) with paired-bootstrap 95% CIs.",
     ),
     quick={"seeds": 3, "backbone": {"name": "lenet", "params": {"width": 8}},
            "sources": ["font_digits", "font_digits@label_noise=0.5", "font_digits@label_noise=1.0"],
