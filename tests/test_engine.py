@@ -139,6 +139,41 @@ def test_fast_plan_matches_simple_plan(name, clean_runs, cell_data, checkpoints)
     assert abs(simple.accuracy - fast.accuracy) <= 0.01
 
 
+UNPADDED = dataclasses.replace(FAST, pad_examples=False)
+
+
+@pytest.mark.parametrize("name", names())
+def test_padding_changes_no_result(name, clean_runs, cell_data, checkpoints) -> None:
+    """The fast plan pads every training array to the target train split's size and passes the
+    real counts as traced scalars; the same plan without padding (what the engine did before)
+    must compute exactly the same run. Tolerance: none, curves and accuracies are equal
+    (same kernel structure, same sampled indices, same rows gathered)."""
+    padded, padded_params = clean_runs[name]
+    plain, plain_params = run_seed(tiny.cell(name, **STRATEGY_PARAMS.get(name, {})), tiny.SEED,
+                                   cell_data, plan=UNPADDED, checkpoint_dir=checkpoints)
+    assert padded.plan["pad_examples"] and not plain.plan["pad_examples"]
+    assert plain.status == padded.status == "ok"
+    assert plain.curve == padded.curve
+    assert (plain.accuracy, plain.per_class_accuracy) == (padded.accuracy, padded.per_class_accuracy)
+    assert plain.extras == padded.extras
+    assert _trees_equal(plain_params, padded_params)
+
+
+def test_label_budgets_of_one_target_share_one_compiled_kernel(clean_runs, cell_data, checkpoints) -> None:
+    """Budgets 4/class and all (clean_runs used 5/class) reuse every compiled kernel: arrays are
+    padded to the split size. (Budgets under the batch size, 32 here, shrink the batch: a new
+    shape, so a compile.)"""
+    from benchmark.engine import train
+
+    for name, budget in [("scratch", 4), ("scratch", -1), ("linear_probe", 4), ("self_training", 4),
+                         ("dann", 4)]:
+        kernels = len(train._aot)
+        result, _ = run_seed(tiny.cell(name, labels_per_class=budget), tiny.SEED, cell_data, plan=FAST,
+                             checkpoint_dir=checkpoints)
+        assert result.status == "ok" and result.extras["labeled"] in (40, len(cell_data.target_train.labels))
+        assert result.compile_s == 0.0 and len(train._aot) == kernels, (name, budget)
+
+
 def test_diverging_learning_rate_is_reported_not_raised(cell_data, checkpoints) -> None:
     result, params = run_seed(tiny.cell("scratch", train={"learning_rate": 1e9}), tiny.SEED, cell_data,
                               plan=FAST, checkpoint_dir=checkpoints)
@@ -202,14 +237,17 @@ def test_source_features_are_the_source_models_outputs(cell_data, checkpoints) -
 
 
 def test_training_loop_makes_no_hidden_host_device_transfers() -> None:
+    from benchmark.data import info
     from benchmark.engine.schedule import resolve_train
     from benchmark.engine.train import Trainer
     from benchmark.strategies.base import all_train, supervised_loss
 
-    trainer = Trainer((tiny.BACKBONE, tuple(tiny.BACKBONE_PARAMS.items()), 10), FAST)
+    # The shapes of the tiny scratch runs (padded to the target split): no extra compile.
+    trainer = Trainer((tiny.BACKBONE, tuple(tiny.BACKBONE_PARAMS.items()), 10), FAST,
+                      pad_to=info(tiny.TARGET).splits["train"])
     params = {"model": trainer.model.init(jax.random.key(0), np.zeros((1, *tiny.SPEC.shape), np.uint8))["params"]}
     rng = np.random.default_rng(0)
-    n = tiny.LABELS_PER_CLASS * 10  # the shapes of the tiny scratch runs: no extra compile
+    n = tiny.LABELS_PER_CLASS * 10
     data = {"images": jax.device_put(rng.integers(0, 256, (n, *tiny.SPEC.shape), np.uint8)),
             "labels": jax.device_put(rng.integers(0, 10, n).astype(np.int32))}
     key = jax.random.key(0)

@@ -117,3 +117,37 @@ def test_pseudo_labels_keep_only_confident_predictions() -> None:
     labels, mask = self_training.pseudo_label(logits, 0.9)
     np.testing.assert_array_equal(labels, [0, 0, 1])
     np.testing.assert_array_equal(mask, [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("confident", [True, False])
+def test_pseudo_loss_on_padded_arrays_equals_the_unpadded_loss(confident: bool) -> None:
+    """The engine pads the pool (mask 0) and the budget and passes their real lengths under
+    ``data["num_examples"]``: the loss and metrics must be exactly those of the unpadded arrays,
+    with confident rows (mask-weighted draw) and without (uniform draw over the real pool).
+    Padding here is garbage (white images, class 9), so a padded row drawn would show."""
+    import functools
+
+    from benchmark.strategies.base import NUM_EXAMPLES
+
+    model = models.build(tiny.BACKBONE, tiny.BACKBONE_PARAMS, 10)
+    params = _params()
+    rng = np.random.default_rng(0)
+    n_pool, n_lab, padded = 37, 12, 64
+    data = {"unlabeled": rng.integers(0, 200, (n_pool, *tiny.SPEC.shape), np.uint8),
+            "pseudo_labels": rng.integers(0, 9, n_pool).astype(np.int32),
+            "pseudo_mask": (rng.random(n_pool) < 0.4).astype(np.float32) * confident,
+            "images": rng.integers(0, 200, (n_lab, *tiny.SPEC.shape), np.uint8),
+            "labels": rng.integers(0, 9, n_lab).astype(np.int32)}
+    fill = {"unlabeled": 255, "pseudo_labels": 9, "pseudo_mask": 0, "images": 255, "labels": 9}
+    pad = {k: np.concatenate([v, np.full((padded - len(v), *v.shape[1:]), fill[k], v.dtype)])
+           for k, v in data.items()}
+    pad[NUM_EXAMPLES] = {k: np.int32(len(v)) for k, v in data.items()}
+    # Without confident rows, no labels either: the metrics then come from the uniform draw.
+    hp = {"batch_size": 8, "pseudo_weight": 1.0, "has_labels": confident}
+    loss = jax.jit(functools.partial(self_training.pseudo_loss, model=model, hp=hp))
+    for k in range(3):
+        key = jax.random.key(k)
+        a, ma = loss(params, data, key, 0)
+        b, mb = loss(params, pad, key, 0)
+        assert float(a) == float(b)
+        assert {m: float(v) for m, v in ma.items()} == {m: float(v) for m, v in mb.items()}

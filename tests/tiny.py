@@ -1,7 +1,7 @@
 """The one tiny configuration every integration test shares, so compiled kernels are shared.
 
 16×16×1 inputs, a width-4 LeNet (4,794 parameters), 512 pretraining steps and 48 target steps
-(multiples of the CPU plan's 8-step chunk). Import these instead of inventing new shapes: each
+(multiples of the CPU plan's chunk). Import these instead of inventing new shapes: each
 new shape or schedule is another XLA compile (seconds on CPU).
 """
 

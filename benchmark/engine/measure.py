@@ -1,10 +1,12 @@
 """Measurements behind the engine's choices, reproducible with one command each.
 
-``python -m benchmark.engine.measure plans [--steps 64 --repeats 3]``
-    images/s of the execution plans (simple loop vs unrolled chunks of several sizes vs a rolled
-    scan) on the DESIGN.md configuration: LeNet width 16, 28×28×1, batch 128, SGD momentum.
-    Trials are interleaved (A B C A B C ...) so load from other jobs hits every plan alike;
-    the median and the range are printed. Compilation is excluded (one warm-up per plan).
+``python -m benchmark.engine.measure plans [--steps 64 --repeats 3 --width 16 --batch 128]``
+    images/s of the execution plans (simple loop vs fully unrolled chunks of 2, 4, 8 steps) on
+    the DESIGN.md configuration: LeNet width 16, 28×28×1, batch 128, SGD momentum. Trials are
+    interleaved (A B C A B C ...) so load from other jobs hits every plan alike; the median and
+    the range are printed, with each plan's compile seconds (its first call; run with an empty
+    ``TBENCH_JAX_CACHE_DIR`` to see real compiles) and minor page faults per step.
+    ``TBENCH_MALLOC=default`` runs it with glibc's malloc defaults (``benchmark/engine/malloc.py``).
 
 ``python -m benchmark.engine.measure strategies [--source font_digits --target font_digits_m
 --seeds 0 1 2 --labels-per-class 10]``
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from typing import Any
@@ -23,23 +26,23 @@ import jax
 import numpy as np
 
 from benchmark.cellspec import CellSpec, InputSpec
+from benchmark.engine.malloc import keep_freed_buffers
 from benchmark.engine.plan import SIMPLE, Plan
 from benchmark.engine.schedule import resolve_train
-from benchmark.engine.train import Trainer
+from benchmark.engine.train import Trainer, compile_seconds
 from benchmark.strategies.base import all_train, supervised_loss
 
 PLANS = {
     "simple (jitted step, Python loop)": SIMPLE,
-    "chunk 8, unroll 8 (CPU default)": Plan("fast", 8, 8),
-    "chunk 16, unroll 8": Plan("fast", 16, 8),
-    "chunk 16, unroll 16": Plan("fast", 16, 16),
-    "chunk 32, unroll 4": Plan("fast", 32, 4),
-    "chunk 16, rolled scan": Plan("fast", 16, 1),
+    "chunk 2, unroll 2": Plan("fast", 2, 2),
+    "chunk 4, unroll 4": Plan("fast", 4, 4),
+    "chunk 8, unroll 8": Plan("fast", 8, 8),
 }
 
 
 def measure_plans(steps: int = 64, repeats: int = 3, batch: int = 128, width: int = 16) -> dict[str, Any]:
-    """``{plan: {"images_per_s": median, "min", "max", "compile_s"}}``."""
+    """``{plan: {"images_per_s": median, "min", "max", "first_call_s", "compile_s",
+    "faults_per_step"}}``."""
     rng = np.random.default_rng(0)
     data = {"images": jax.device_put(rng.integers(0, 256, (4096, 28, 28, 1), np.uint8)),
             "labels": jax.device_put(rng.integers(0, 10, 4096).astype(np.int32))}
@@ -49,21 +52,32 @@ def measure_plans(steps: int = 64, repeats: int = 3, batch: int = 128, width: in
     params = {"model": trainers[next(iter(PLANS))].model.init(
         jax.random.key(0), np.zeros((1, 28, 28, 1), np.uint8))["params"]}
 
+    faults: dict[str, list[int]] = {name: [] for name in PLANS}
+
     def trial(name: str) -> float:
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         out = trainers[name].train(params, data, jax.random.key(1), loss=supervised_loss,
                                    labels=all_train, hp=hp, steps=steps)
         jax.block_until_ready(out.params)
-        return time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+        return elapsed
 
-    compile_s = {name: trial(name) for name in PLANS}
+    first, compile_s = {}, {}
+    for name in PLANS:
+        c0 = compile_seconds()
+        first[name] = trial(name)
+        compile_s[name] = compile_seconds() - c0
     times: dict[str, list[float]] = {name: [] for name in PLANS}
     for _ in range(repeats):
         for name in PLANS:
             times[name].append(trial(name))
     images = steps * batch
     return {name: {"images_per_s": images / statistics.median(t), "min": images / max(t),
-                   "max": images / min(t), "first_call_s": compile_s[name]} for name, t in times.items()}
+                   "max": images / min(t), "first_call_s": first[name], "compile_s": compile_s[name],
+                   "faults_per_step": statistics.median(faults[name][1:]) / steps}
+            for name, t in times.items()}
 
 
 STRATEGIES = [("scratch", {}), ("source_only", {}), ("finetune_full", {}), ("linear_probe", {}),
@@ -119,11 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--pretrain-steps", type=int, default=1500)
     s.add_argument("--only", nargs="*")
     args = parser.parse_args(argv)
-    print(f"backend {jax.default_backend()}, devices {jax.devices()}")
+    print(f"backend {jax.default_backend()}, devices {jax.devices()}, "
+          f"malloc tuned: {keep_freed_buffers()}")
     if args.what == "plans":
         for name, row in measure_plans(args.steps, args.repeats, args.batch, args.width).items():
             print(f"{name:36s} {row['images_per_s']:8.0f} images/s  (range {row['min']:.0f}–{row['max']:.0f}; "
-                  f"first call incl. compile {row['first_call_s']:.1f}s)")
+                  f"compile {row['compile_s']:.1f}s; {row['faults_per_step']:.0f} page faults/step)")
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     else:
         measure_strategies(args.source, args.target, args.seeds, args.labels_per_class, args.width,
                            {"steps": args.steps}, {"steps": args.pretrain_steps}, args.only)

@@ -5,27 +5,40 @@ All execution choices live here, with the measurements that justify them. A plan
 step per Python iteration, the Flax-tutorial loop) agree to float32 rounding
 (``tests/test_engine.py::test_fast_plan_matches_simple_plan``).
 
-Measured on XLA:CPU (2 cores, jax 0.10.2), interleaved trials, medians (range), compile
-excluded; rerun with ``python -m benchmark.engine.measure plans`` (LeNet width 16, 28×28×1,
-batch 128, SGD momentum) and ``... plans --width 4 --batch 32 --steps 128`` (the test config):
+Measured on XLA:CPU (2 cores, jax 0.10.2) on 2026-11-23, while other jobs kept the load
+average at 2–6: ``TBENCH_JAX_CACHE_DIR=$(mktemp -d) python -m benchmark.engine.measure plans
+--width W --batch B`` in fresh processes, three processes per malloc setting, alternating
+(``TBENCH_MALLOC=default`` for glibc's defaults, see ``benchmark/engine/malloc.py``). Images/s
+swing ±50% between processes with the load, so throughput is given relative to the simple plan
+in the same process (interleaved trials; median of the three processes' ratios), with the
+compile seconds of one chunk kernel (median) and the minor page faults per step:
 
-==============================  ====================  =====================
-plan                            width 16, batch 128   width 4, batch 32
-==============================  ====================  =====================
-simple: jitted step, Python     2,517 (1,672–2,704)   8,407 (7,659–8,873)
-chunk 8, unroll 8 (chosen)      2,722 (1,893–3,200)   9,840 (9,332–10,999)
-chunk 16, unroll 16             3,073 (3,032–3,104)   8,660 (7,634–10,216)
-chunk 16, unroll 8              595 (571–614)         6,619 (6,236–6,986)
-chunk 32, unroll 4              606 (605–621)         6,983 (6,282–7,023)
-chunk 16, rolled scan           608 (591–618)         6,463 (6,254–6,713)
-==============================  ====================  =====================
+===================  =====================================  =====================================
+                     width 8, batch 64 (the quick suite)    width 16, batch 128 (``tbench bench``)
+plan                 malloc tuned      glibc default        malloc tuned      glibc default
+===================  =================  ==================  =================  ==================
+simple (chunk 1)     1.00, 2.7 s, 0     1.00, 3.3 s, 0      1.00, 3.2 s, 0–1.6k 1.00, 2.8 s, 17.5k
+chunk 2 (chosen)     1.02, 3.8 s, 0     1.05, 3.6 s, 0      1.04, 4.5 s, 0–1.1k 1.05, 3.6 s, 14.9k
+chunk 4              1.18, 5.7 s, 0     0.88, 5.1 s, 3.4k   1.04, 6.9 s, 0–0.6k 1.18, 6.6 s, 13.4k
+chunk 8              1.07, 8.1 s, 0     0.93, 7.1 s, 3.2k   0.96, 9.9 s, 2–4.5k 1.24, 10.6 s, 12.7k
+===================  =================  ==================  =================  ==================
 
-Any XLA:CPU while-loop around conv steps (chunk > unroll) is 4–5× slower than a Python loop
-(convolutions inside the loop body fall off the fast path; DESIGN.md saw 10× with a wider
-LeNet), so a CPU chunk is fully unrolled. 16 steps unrolled is within noise of 8 but
-compiles in 8.3 s instead of 5.3 s (6.4 vs 3.9 s for the test config), so 8. DESIGN.md also
-measured ``vmap`` over 4 seeds at ~6× slower per seed than one seed (batched convs become
-grouped convs): seeds run one after another on CPU (and, not measured yet, on accelerators too).
+The malloc setting itself, same plan in alternating processes: width 16, batch 128, medians
+1,780 vs 1,256 images/s at chunk 2 (1,779 vs 1,200 simple; every round tuned > default by
+1.36–1.76×); width 8, batch 64, chunk 2 (no faults either way): 2,709 vs 2,670 (4 pairs,
+ratios 0.99–1.07). Faults come from temp buffers above glibc's thread-arena limit (chunk 1:
+17 MB at width 8, 69 MB at width 16; chunk 8: 101 MB / ~400 MB), so it is kept on.
+
+Chunk size: a chunk of k unrolled steps compiles in ~1.4 k + 2 s at width 8 and runs within
+±5–18% of the simple loop; the quick suite compiles ~6 distinct training kernels and runs ~17k
+steps: chunk 2 was chosen for its compile cost (3.6–4.5 s vs 7–10 s for chunk 8) at a
+throughput within the noise of chunks 4 and 8 once page faults are gone (an interleaved
+cold-cache A/B of the whole quick suite, chunk 2 vs 4 vs 8, was started, not finished). Any XLA:CPU
+while-loop around conv steps (chunk > unroll) was 4–5× slower than a Python loop (measured
+before, 595–608 vs 2,517–3,073 images/s at width 16: convolutions inside a loop body fall off
+the fast path), so a CPU chunk is fully unrolled. DESIGN.md also measured ``vmap`` over 4 seeds
+at ~6× slower per seed than one seed (batched convs become grouped convs): seeds run one after
+another on CPU (and, not measured yet, on accelerators too).
 """
 
 from __future__ import annotations
@@ -39,23 +52,28 @@ from benchmark.errors import UserError
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """name: "fast" or "simple"; chunk_steps: steps per compiled call; unroll: ``lax.scan`` unroll."""
+    """name: "fast" or "simple"; chunk_steps: steps per compiled call; unroll: ``lax.scan`` unroll;
+    pad_examples: pad every training array along axis 0 to the target train split's size (real
+    counts passed as traced scalars), so one compiled kernel serves every label budget
+    (``benchmark.engine.train.Trainer``); off, every distinct array length compiles anew."""
 
     name: str
     chunk_steps: int
     unroll: int
     seeds: str = "sequential"
+    pad_examples: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-SIMPLE = Plan("simple", chunk_steps=1, unroll=1)
-"""One jitted step per Python iteration: the reference the fast plan is checked against."""
+SIMPLE = Plan("simple", chunk_steps=1, unroll=1, pad_examples=False)
+"""One jitted step per Python iteration on the unpadded arrays: the reference the fast plan is
+checked against."""
 
 _FAST = {
-    # Fully unrolled chunks of 8 steps: see the module docstring for the numbers.
-    "cpu": Plan("fast", chunk_steps=8, unroll=8),
+    # Fully unrolled chunks of 2 steps: see the module docstring for the numbers.
+    "cpu": Plan("fast", chunk_steps=2, unroll=2),
     # Accelerators: a rolled scan keeps compile time flat while amortising dispatch.
     "gpu": Plan("fast", chunk_steps=50, unroll=1),
     "tpu": Plan("fast", chunk_steps=50, unroll=1),

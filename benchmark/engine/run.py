@@ -112,7 +112,9 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
                          {**extras, "diverged_in": "pretrain"}), None
 
     model_key = (spec.backbone, tuple(sorted(spec.backbone_params.items())), num_classes)
-    trainer = Trainer(model_key, plan)
+    # Pad to the train split's size: the budget, the pool and their union all fit, so every
+    # budget of this target runs the same compiled kernels.
+    trainer = Trainer(model_key, plan, pad_to=len(train.labels))
     key = jax.random.key(seed)
     images = np.asarray(train.images)
     empty = np.zeros((0, *images.shape[1:]), images.dtype)

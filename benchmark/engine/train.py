@@ -6,6 +6,14 @@ on device (a dict of arrays, an argument, never a constant) and batches are inde
 one compiled kernel serves every seed and every target of the same shapes. The state buffers
 are donated. Metrics come to the host once per chunk, where a non-finite loss stops the run.
 
+Label budgets do not change shapes either (``plan.pad_examples``): a run's Trainer pads every
+data array along axis 0 to ``pad_to`` (the target train split's size, which bounds the budget,
+the unlabeled pool and their union) and passes the real lengths as traced int32 scalars under
+``data["num_examples"]``; losses sample indices below them (``strategies.base.num_examples``),
+so a padded row is never read and the metrics are those of the unpadded arrays
+(``tests/test_engine.py::test_padding_changes_no_result``). One chunk is compiled per
+(strategy, target split size, batch size) instead of per budget.
+
 Compiled kernels are cached per (loss, label rule, model, hyper-parameters, plan) in-process
 and by JAX's persistent compilation cache across processes (``enable_compilation_cache``).
 """
@@ -25,7 +33,15 @@ import optax
 
 from benchmark import models, paths
 from benchmark.engine.plan import Plan
-from benchmark.strategies.base import BACKBONE, FREEZE, TRAIN, FitResult, LabelFn, LossFn
+from benchmark.strategies.base import (
+    BACKBONE,
+    FREEZE,
+    NUM_EXAMPLES,
+    TRAIN,
+    FitResult,
+    LabelFn,
+    LossFn,
+)
 
 EVAL_BATCH = 256
 
@@ -178,13 +194,36 @@ class Trainer:
     """Runs training programs for one model on one plan (implements ``strategies.base.Trainer``).
 
     model_key: ``(backbone name, tuple(sorted(backbone_params.items())), num_classes)``.
+    pad_to: with ``plan.pad_examples``, every data array shorter than this is padded to it along
+    axis 0 (zeros) and every array's real length goes to the kernel under
+    ``data["num_examples"]``; ``None`` pads nothing (one shape per call site anyway, e.g.
+    pretraining on a whole split).
     """
 
-    def __init__(self, model_key: tuple, plan: Plan):
+    def __init__(self, model_key: tuple, plan: Plan, pad_to: int | None = None):
         enable_compilation_cache()
         self.model_key = model_key
         self.model = models.build(model_key[0], dict(model_key[1]), model_key[2])
         self.plan = plan
+        self.pad_to = pad_to if plan.pad_examples else None
+
+    def _padded(self, data: dict) -> dict:
+        """``data`` with its arrays padded to ``pad_to`` and their lengths under NUM_EXAMPLES.
+
+        Padding happens on the host (explicit transfers; a device-side pad would compile once
+        per input length, which is what padding is for avoiding)."""
+        if self.pad_to is None:
+            return data
+        out, counts = {}, {}
+        for name, array in data.items():
+            n = int(array.shape[0])
+            counts[name] = jax.device_put(np.int32(n))
+            if n < self.pad_to:
+                host = np.asarray(jax.device_get(array))
+                pad = np.zeros((self.pad_to - n, *host.shape[1:]), host.dtype)
+                array = jax.device_put(np.concatenate([host, pad]))
+            out[name] = array
+        return {**out, NUM_EXAMPLES: counts}
 
     def train(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
               hp: Mapping[str, Any], steps: int, first_step: int = 0) -> FitResult:
@@ -196,6 +235,7 @@ class Trainer:
         step whose loss was not finite, if any (training stops there).
         """
         hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps))}
+        data = self._padded(data)
         static, dynamic = split_hp(hp)
         dynamic = jax.device_put(dynamic)
         init, chunk = _kernels(loss, labels, self.model_key, static, self.plan)

@@ -32,6 +32,9 @@ LossFn = Callable[..., tuple[jax.Array, dict[str, jax.Array]]]
 A module-level function (the engine caches compiled kernels by its identity and ``hp``):
 ``data`` is a dict of device arrays, ``key`` the step's PRNG key, ``step`` the global step
 (traced int32), ``model`` the target backbone, ``hp`` the resolved hyper-parameters (static).
+The engine may pad every array of ``data`` along axis 0 (one compiled kernel for every label
+budget): a loss reads example counts with :func:`num_examples`, never ``.shape[0]``, and
+never lets a padded row (index ≥ the count) into a batch or a reduction.
 """
 
 LabelFn = Callable[[Any, Mapping[str, Any]], Any]
@@ -160,8 +163,25 @@ def block_index(path: str) -> int | None:
     return None
 
 
-def sample_indices(key: jax.Array, n: int, batch_size: int) -> jax.Array:
-    """``int32[batch_size]`` indices drawn uniformly with replacement from ``range(n)``."""
+NUM_EXAMPLES = "num_examples"
+"""Key of ``data`` under which the engine passes ``{name: int32 scalar}``, the real length of
+each array it padded (traced: one kernel serves every count)."""
+
+
+def num_examples(data: Mapping[str, Any], name: str) -> jax.Array | int:
+    """The real number of examples in ``data[name]``: the engine's count when it padded the
+    array, else its length. Rows at or past it are padding."""
+    counts = data.get(NUM_EXAMPLES)
+    if counts is not None and name in counts:
+        return counts[name]
+    return data[name].shape[0]
+
+
+def sample_indices(key: jax.Array, n: int | jax.Array, batch_size: int) -> jax.Array:
+    """``int32[batch_size]`` indices drawn uniformly with replacement from ``range(n)``.
+
+    ``n`` may be a traced int32: the draw is the same as for the Python int (``randint``
+    computes with the bound as an array either way; ``tests/test_engine.py`` checks)."""
     return jax.random.randint(key, (batch_size,), 0, n)
 
 
@@ -175,7 +195,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.
 def supervised_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
                     model: nn.Module, hp: Mapping[str, Any]) -> tuple[jax.Array, dict]:
     """Cross-entropy on a batch gathered from ``data["images"], data["labels"]``."""
-    idx = sample_indices(key, data["labels"].shape[0], hp["batch_size"])
+    idx = sample_indices(key, num_examples(data, "labels"), hp["batch_size"])
     logits = model.apply({"params": params["model"]}, data["images"][idx])
     loss, accuracy = cross_entropy(logits, data["labels"][idx])
     return loss, {"loss": loss, "accuracy": accuracy}

@@ -50,6 +50,7 @@ from benchmark.strategies.base import (
     batch_size,
     cross_entropy,
     label_params,
+    num_examples,
     sample_indices,
 )
 
@@ -92,8 +93,8 @@ def dann_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
     ks, kt, kl = jax.random.split(key, 3)
     b = hp["batch_size"]
     features = lambda x: model.apply({"params": params["model"]}, x, method=type(model).features)  # noqa: E731
-    si = sample_indices(ks, data["source_labels"].shape[0], b)
-    ti = sample_indices(kt, data["target_images"].shape[0], b)
+    si = sample_indices(ks, num_examples(data, "source_labels"), b)
+    ti = sample_indices(kt, num_examples(data, "target_images"), b)
     fs = features(data["source_images"][si])
     ft = features(data["target_images"][ti])
     if hp["shared_head"]:
@@ -109,7 +110,7 @@ def dann_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
     loss = loss_source + hp["domain_weight"] * loss_domain
     accuracy = source_accuracy
     if hp["has_labels"]:
-        li = sample_indices(kl, data["labels"].shape[0], b)
+        li = sample_indices(kl, num_examples(data, "labels"), b)
         logits = model.apply({"params": params["model"]}, data["images"][li])
         loss_target, accuracy = cross_entropy(logits, data["labels"][li])
         loss = loss + loss_target

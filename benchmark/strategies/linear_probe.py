@@ -24,6 +24,7 @@ from benchmark.strategies.base import (
     batch_size,
     cross_entropy,
     label_params,
+    num_examples,
     require_labels,
     sample_indices,
 )
@@ -37,7 +38,7 @@ def labels(params: Any, hp: dict) -> Any:
 def head_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
               model: nn.Module, hp: dict) -> tuple[jax.Array, dict]:
     """Cross-entropy of the head on precomputed ``data["features"]: float32[Nl, D]``."""
-    idx = sample_indices(key, data["labels"].shape[0], hp["batch_size"])
+    idx = sample_indices(key, num_examples(data, "labels"), hp["batch_size"])
     logits = model.apply({"params": params["model"]}, data["features"][idx], method=type(model).classify)
     loss, accuracy = cross_entropy(logits, data["labels"][idx])
     return loss, {"loss": loss, "accuracy": accuracy}

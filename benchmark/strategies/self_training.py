@@ -36,6 +36,7 @@ from benchmark.strategies.base import (
     cross_entropy,
     label_params,
     labeled_data,
+    num_examples,
     sample_indices,
     supervised_loss,
 )
@@ -55,21 +56,24 @@ def pseudo_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
                 model: nn.Module, hp: dict) -> tuple[jax.Array, dict]:
     """Labelled cross-entropy (if any labels) + ``pseudo_weight`` × pseudo-labelled cross-entropy.
 
-    The pseudo batch is drawn among confident examples only (probabilities ∝ mask).
+    The pseudo batch is drawn among confident examples only (probabilities ∝ mask; uniformly
+    over the pool when none is confident, then with weight 0). Padded pool rows (the engine's,
+    mask 0) get probability 0 either way.
     """
     key_l, key_u = jax.random.split(key)
     mask = data["pseudo_mask"]
     count = jnp.sum(mask)
-    n = mask.shape[0]
-    p = jnp.where(count > 0, mask / jnp.maximum(count, 1.0), 1.0 / n)
-    j = jax.random.choice(key_u, n, (hp["batch_size"],), p=p)
+    n = num_examples(data, "pseudo_mask")
+    uniform = (jnp.arange(mask.shape[0]) < n) / jnp.asarray(n, jnp.float32)
+    p = jnp.where(count > 0, mask / jnp.maximum(count, 1.0), uniform)
+    j = jax.random.choice(key_u, mask.shape[0], (hp["batch_size"],), p=p)
     logits_u = model.apply({"params": params["model"]}, data["unlabeled"][j])
     per_example = optax.softmax_cross_entropy_with_integer_labels(logits_u, data["pseudo_labels"][j])
     loss_u = jnp.mean(per_example * mask[j]) * (count > 0)
     loss = hp["pseudo_weight"] * loss_u
     metrics = {"pseudo_loss": loss_u}
     if hp["has_labels"]:
-        idx = sample_indices(key_l, data["labels"].shape[0], hp["batch_size"])
+        idx = sample_indices(key_l, num_examples(data, "labels"), hp["batch_size"])
         logits_l = model.apply({"params": params["model"]}, data["images"][idx])
         loss_l, accuracy = cross_entropy(logits_l, data["labels"][idx])
         loss = loss + loss_l
