@@ -172,10 +172,11 @@ def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], in
     have: dict[tuple[str, str, int], set[tuple[str, str]]] = {}
     frame = store.measures_frame(with_config=True)
     columns = ["source", "target", "measure", "space", "seed", "config"]
+    model = {key: model_of(pair_config(spec, 0, 0)) for key, spec in wanted.items()}
     for s, t, m, space, seed, config in frame[columns].itertuples(index=False):
-        spec = wanted.get((s, t, int(seed)))
-        if spec is not None and model_of(config) == model_of(pair_config(spec, 0, 0)):
-            have.setdefault((s, t, int(seed)), set()).add((space, m))
+        key = (s, t, int(seed))
+        if key in model and model_of(config) == model[key]:
+            have.setdefault(key, set()).add((space, m))
     todo = [(spec, key[2]) for key, spec in wanted.items() if not set(EXPECTED) <= have.get(key, set())]
     return todo, len(wanted) - len(todo)
 

@@ -15,19 +15,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from benchmark.models.lenet import DenseBlock, to_float
-
-
-class Conv(nn.Module):
-    """3×3 conv → relu (→ 2×2 max-pool if ``pool``). ``x: float32[B, H, W, C] -> [B, H', W', features]``."""
-
-    features: int
-    pool: bool = False
-
-    @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        x = nn.relu(nn.Conv(self.features, (3, 3), padding="SAME")(x))
-        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME") if self.pool else x
+from benchmark.models.lenet import ConvPool, DenseBlock, to_float
 
 
 class ConvNet(nn.Module):
@@ -42,10 +30,10 @@ class ConvNet(nn.Module):
 
     def setup(self) -> None:
         w = self.width
-        self.block0 = Conv(w, pool=True)
-        self.block1 = Conv(w)
-        self.block2 = Conv(2 * w, pool=True)
-        self.block3 = Conv(2 * w)
+        self.block0 = ConvPool(w)
+        self.block1 = ConvPool(w, pool=False)
+        self.block2 = ConvPool(2 * w)
+        self.block3 = ConvPool(2 * w, pool=False)
         self.block4 = DenseBlock(8 * w)
         self.head = nn.Dense(self.num_classes)
 

@@ -12,14 +12,18 @@ import jax.numpy as jnp
 
 
 class ConvPool(nn.Module):
-    """3×3 conv → relu → 2×2 max-pool. ``x: float32[B, H, W, C] -> [B, H/2, W/2, features]``."""
+    """3×3 conv → relu → 2×2 max-pool (none when ``pool`` is False).
+
+    ``x: float32[B, H, W, C] -> [B, H/2, W/2, features]`` (``[B, H, W, features]`` unpooled).
+    """
 
     features: int
+    pool: bool = True
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         x = nn.relu(nn.Conv(self.features, (3, 3), padding="SAME")(x))
-        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME") if self.pool else x
 
 
 class DenseBlock(nn.Module):
