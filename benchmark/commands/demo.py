@@ -2,7 +2,8 @@
 
 It chains the public commands, so it shows exactly what a user would type:
 ``tbench samples`` (every built-in domain) → ``tbench run suites/quick.yaml`` →
-``tbench report suites/quick.yaml``.
+``tbench report suites/quick.yaml``, with a Speed section when ``results/bench`` holds a complete
+``tbench bench`` result of this machine (the newest per bench section).
 """
 
 from __future__ import annotations
@@ -22,14 +23,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from benchmark.cli import main
+    import jax
 
+    from benchmark.bench.machine import machine_slug
+    from benchmark.cli import main
+    from benchmark.report.speed import latest_benches
+
+    bench = latest_benches(Path("results/bench"), machine_slug(jax.default_backend()))
     reports = Path(args.reports)
     reports.mkdir(parents=True, exist_ok=True)
     steps = [
         ["samples", *BUILTIN_DOMAINS, "-o", str(reports / "samples.png")],
         ["run", args.suite, *(["--quiet"] if args.quiet else [])],
-        ["report", args.suite, "-o", str(reports / f"{Path(args.suite).stem}.html")],
+        ["report", args.suite, "-o", str(reports / f"{Path(args.suite).stem}.html"),
+         *(arg for path in bench for arg in ("--bench", str(path)))],
     ]
     for argv in steps:
         print("$ tbench " + " ".join(argv), flush=True)

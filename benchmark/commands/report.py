@@ -1,5 +1,6 @@
 """``tbench report SUITE_OR_STORE [-o reports/NAME.html]``: the self-contained HTML report.
 
+``--bench results/bench/X.json`` (repeatable) adds a Speed section from ``tbench bench`` results.
 Accepts a suite YAML (its store is ``results/<suite name>.sqlite``, or ``--store PATH``) or a
 store file directly. Reads the store only: no JAX, so it runs on any machine.
 """
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default=None, help="report title (default: the suite name)")
     p.add_argument("--n-bootstrap", type=int, default=10_000, help="bootstrap resamples for paired CIs")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (reports are deterministic)")
+    p.add_argument("--bench", action="append", default=[], metavar="JSON",
+                   help="a `tbench bench` result (results/bench/*.json) to show in a Speed section; repeatable")
     p.set_defaults(func=_report)
 
 
@@ -46,11 +49,13 @@ def resolve_store(target: str, store: str | None = None) -> tuple[Path, str]:
 
 def _report(args: argparse.Namespace) -> int:
     from benchmark.report import build_report, write_report
+    from benchmark.report.speed import load_bench
     from benchmark.store import Store
 
     if args.n_bootstrap < 100:
         raise UserError(f"--n-bootstrap {args.n_bootstrap} is too few for a 95% interval; use at least 100")
     store_path, name = resolve_store(args.target, args.store)
+    bench = [load_bench(path) for path in args.bench]
     with Store(store_path, create=False) as store:
         runs = store.runs_frame()
         measures = store.measures_frame()
@@ -63,7 +68,7 @@ def _report(args: argparse.Namespace) -> int:
     environment = {"store": str(store_path), "store created": meta.get("created_at", "—"),
                    "store schema": meta.get("schema_version", "—")}
     html = build_report(runs, measures, title=title, environment=environment,
-                        n_bootstrap=args.n_bootstrap, seed=args.seed)
+                        n_bootstrap=args.n_bootstrap, seed=args.seed, bench=bench)
     write_report(output, html)
     print(f"wrote {output} ({len(runs)} runs, {len(measures)} measures)")
     return 0

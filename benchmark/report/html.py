@@ -15,7 +15,7 @@ import hashlib
 import importlib.metadata
 import math
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from benchmark.analysis.transferability import (
     correlate_with_gains,
     gain_points,
 )
-from benchmark.report import plots
+from benchmark.report import plots, speed
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {
@@ -207,6 +207,7 @@ def build_report(
     environment: Mapping[str, str] | None = None,
     n_bootstrap: int = N_BOOTSTRAP,
     seed: int = 0,
+    bench: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Render the report as one HTML string.
 
@@ -214,7 +215,8 @@ def build_report(
     labels_per_class, seed, status, accuracy``). measures: ``Store.measures_frame()`` or None;
     the gap/transferability sections appear only when it has rows. environment: extra
     ``{label: value}`` lines (store path, suite file, ...). ``n_bootstrap``/``seed`` fix the
-    paired bootstrap so the same store always renders the same numbers.
+    paired bootstrap so the same store always renders the same numbers. bench: results of
+    ``tbench bench`` (``speed.load_bench``) for the Speed section; no section when empty.
     """
     runs = check_runs(runs)
     cells = cell_summary(runs)
@@ -269,6 +271,7 @@ def build_report(
         "problems": _runs_rows(problems),
         "environment": [*(environment or {}).items(), *run_environment(runs), *report_environment()],
         "n_bootstrap": n_bootstrap,
+        "speed": speed.speed_section(bench),
         "sort_js": Markup(SORT_JS),
         "script_hash": "sha256-" + base64.b64encode(hashlib.sha256(SORT_JS.encode()).digest()).decode(),
     }
