@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -96,23 +97,43 @@ class Store:
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
         self.host = socket.gethostname()
-        exists = self.path.exists() and self.path.stat().st_size > 0
-        if exists:
-            self._check_foreign()
-        elif not create:
-            raise UserError(f"no results yet at {self.path}; run `tbench run SUITE` first "
-                            "(or pass --store PATH)")
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not (self.path.exists() and self.path.stat().st_size > 0):
+            if not create:
+                raise UserError(f"no results yet at {self.path}; run `tbench run SUITE` first "
+                                "(or pass --store PATH)")
+            self._create()
+        self._check_foreign()
         self._db = self._connect()
-        if not exists:
-            with self._transaction() as db:
+
+    def _create(self) -> None:
+        """Write a whole empty store beside ``path``, then link it into place.
+
+        Runners started together on a new store (``tbench run`` twice, Ray workers) must see
+        either no file or a complete store: one that saw the other's half-made file (header
+        written, ``meta`` not yet committed) refused it as foreign and exited with status 2.
+        ``os.link`` fails if another runner's store got there first, and that one is used.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", suffix=".new", dir=self.path.parent)
+        os.close(fd)
+        try:
+            with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as db:
+                db.execute("BEGIN")
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (_now_iso(),))
+                db.execute("INSERT INTO meta VALUES ('application', ?)", (APPLICATION,))
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                db.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now_iso(),))
+                db.execute("COMMIT")
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                if self.path.stat().st_size == 0:  # an empty file (``touch``): fill it
+                    os.replace(tmp, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
     # -- opening -----------------------------------------------------------------------------
 

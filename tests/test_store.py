@@ -156,3 +156,30 @@ def test_suite_store_path_reads_only_the_name(tmp_path):
     suite.write_text("targets: [a]\n")
     assert str(suite_store_path(suite)) == "results/x.sqlite"
     assert str(suite_store_path(suite, tmp_path / "o.sqlite")) == str(tmp_path / "o.sqlite")
+
+
+_OPEN_TOGETHER = """
+import sys, time
+from benchmark.store import Store
+start, paths = float(sys.argv[1]), sys.argv[2:]
+for i, path in enumerate(paths):
+    while time.time() < start + 0.15 * i:
+        pass
+    Store(path).close()
+"""
+
+
+def test_runners_creating_one_new_store_together_all_open_it(tmp_path):
+    # Runners started at once on a new store each saw the other's half-made file (SQLite header
+    # written, meta not yet committed) and refused it as foreign: exit status 2 in `tbench run`.
+    paths = [str(tmp_path / f"s{i}.sqlite") for i in range(24)]
+    start = time.time() + 3.0  # after every interpreter has imported the store module
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_TOGETHER, str(start), *paths],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outs
+    for path in paths:
+        with Store(path, create=False) as store:
+            assert store.meta()["application"] and store.runs_frame().empty
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == \
+        sorted(f"s{i}.sqlite" for i in range(24))  # no temporary file left behind
