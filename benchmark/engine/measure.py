@@ -37,6 +37,9 @@ PLANS = {
     "chunk 2, unroll 2": Plan("fast", 2, 2),
     "chunk 4, unroll 4": Plan("fast", 4, 4),
     "chunk 8, unroll 8": Plan("fast", 8, 8),
+    "chunk 8, rolled": Plan("fast", 8, 1),
+    "chunk 16, rolled": Plan("fast", 16, 1),
+    "chunk 32, rolled": Plan("fast", 32, 1),
 }
 
 

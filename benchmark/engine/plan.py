@@ -29,16 +29,35 @@ The malloc setting itself, same plan in alternating processes: width 16, batch 1
 ratios 0.99–1.07). Faults come from temp buffers above glibc's thread-arena limit (chunk 1:
 17 MB at width 8, 69 MB at width 16; chunk 8: 101 MB / ~400 MB), so it is kept on.
 
-Chunk size: a chunk of k unrolled steps compiles in ~1.4 k + 2 s at width 8 and runs within
-±5–18% of the simple loop; the quick suite compiles ~6 distinct training kernels and runs ~17k
-steps: chunk 2 was chosen for its compile cost (3.6–4.5 s vs 7–10 s for chunk 8) at a
-throughput within the noise of chunks 4 and 8 once page faults are gone (an interleaved
-cold-cache A/B of the whole quick suite, chunk 2 vs 4 vs 8, was started, not finished). Any XLA:CPU
-while-loop around conv steps (chunk > unroll) was 4–5× slower than a Python loop (measured
-before, 595–608 vs 2,517–3,073 images/s at width 16: convolutions inside a loop body fall off
-the fast path), so a CPU chunk is fully unrolled. DESIGN.md also measured ``vmap`` over 4 seeds
-at ~6× slower per seed than one seed (batched convs become grouped convs): seeds run one after
-another on CPU (and, not measured yet, on accelerators too).
+Chunk size, before the model change below: a chunk of k unrolled steps compiled in ~1.4 k + 2 s
+and ran within ±5–18% of the simple loop, so chunk 2 (unrolled) was chosen; a rolled XLA:CPU
+while-loop around conv steps was 4–5× slower than a Python loop (595–608 vs 2,517–3,073 images/s
+at width 16: ``lax.conv`` inside a loop body falls off the fast path).
+
+Since the CNN blocks compute their convolutions as slices and one matmul and pool by reshape
+(``benchmark.models.lenet.conv_as_matmul`` / ``max_pool_2x2``), a rolled loop is as fast as an
+unrolled one and its compile time does not grow with the chunk. Same command, 2026-11-23, quiet
+machine (load < 2), two fresh processes per shape, images/s (compile s of one chunk kernel):
+
+=====================  =========================  =========================
+plan                   width 16, batch 128        width 8, batch 64
+=====================  =========================  =========================
+simple (chunk 1)       3,126 / 3,571 (2.5–2.8)    4,734 / 4,631 (2.7–3.0)
+chunk 2, unroll 2      3,265 / 3,814 (3.1–3.2)    5,311 / 5,383 (3.2–3.3)
+chunk 4, unroll 4      3,001 / 4,030 (4.5–5.2)    5,711 / 5,399 (5.1–5.4)
+chunk 8, unroll 8      3,269 / 4,009 (7.5–8.7)    5,639 / 6,051 (7.6–7.8)
+chunk 8, rolled        2,850 / 3,860 (3.1–3.2)    5,757 / 5,287 (2.7–2.8)
+chunk 16, rolled       2,804 / 4,000 (3.2–3.3)    5,559 / 5,701 (3.0–3.1)
+chunk 32, rolled       2,968 / 3,862 (2.9–3.0)    5,181 / 5,749 (2.7–3.1)
+=====================  =========================  =========================
+
+Throughput differences between plans are within the process-to-process noise; compile time is
+not: unrolled chunks cost ~1.4 s per step, rolled ones ~3 s whatever their length. The CPU plan
+is now a rolled chunk of 8: chunk 2's compile cost, a quarter of its host round trips, and no
+wasted tail steps for the step counts suites use (multiples of 8 or 10 waste at most 7 steps).
+DESIGN.md also measured ``vmap`` over 4 seeds at ~6× slower per seed than one seed (batched
+convs become grouped convs): seeds run one after another on CPU (and, not measured yet, on
+accelerators too).
 """
 
 from __future__ import annotations
@@ -72,8 +91,8 @@ SIMPLE = Plan("simple", chunk_steps=1, unroll=1, pad_examples=False)
 checked against."""
 
 _FAST = {
-    # Fully unrolled chunks of 2 steps: see the module docstring for the numbers.
-    "cpu": Plan("fast", chunk_steps=2, unroll=2),
+    # A rolled chunk of 8 steps: see the module docstring for the numbers.
+    "cpu": Plan("fast", chunk_steps=8, unroll=1),
     # Accelerators: a rolled scan keeps compile time flat while amortising dispatch.
     "gpu": Plan("fast", chunk_steps=50, unroll=1),
     "tpu": Plan("fast", chunk_steps=50, unroll=1),

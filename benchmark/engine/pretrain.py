@@ -32,9 +32,10 @@ from benchmark.engine.schedule import resolve_pretrain
 from benchmark.engine.train import Trainer
 from benchmark.strategies.base import all_train, batch_size, supervised_loss
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Part of every cache key: bump it whenever model or training code changes what a checkpoint
-means without changing its config (2: per-image input standardisation in the backbones)."""
+means without changing its config (2: per-image input standardisation in the backbones; 3: CNN
+blocks convolve as slices and a matmul and pool by reshape, same function, other float rounding)."""
 
 
 @dataclasses.dataclass

@@ -105,16 +105,17 @@ def param_count(params: Any) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple[int, int, int]) -> float:
+    from benchmark.bench.flops import matmul_flops
+
     model = build(name, dict(frozen_params), num_classes)
     params = jax.eval_shape(functools.partial(init_params, model, input_shape=input_shape), jax.random.key(0))
     x = jax.ShapeDtypeStruct((1, *input_shape), jnp.uint8)
-    cost = jax.jit(lambda p, x: model.apply({"params": p}, x)).lower(params, x).cost_analysis()
-    if isinstance(cost, list | tuple):
-        cost = cost[0]
-    return float(cost["flops"])
+    return matmul_flops(lambda p, x: model.apply({"params": p}, x), params, x)
 
 
 def flops_per_image(name: str, params: dict[str, Any] | None, num_classes: int,
                     input_shape: tuple[int, int, int]) -> float:
-    """Forward FLOPs for one image, as counted by XLA's HLO cost analysis of the forward."""
+    """Forward FLOPs for one image: 2 per multiply-accumulate of every matmul and convolution in
+    the forward's jaxpr (``benchmark.bench.flops.matmul_flops``, the count ``tbench bench``'s MFU
+    uses); elementwise work (relu, pooling, standardisation) is not counted."""
     return _flops(name, tuple(sorted((params or {}).items())), num_classes, tuple(input_shape))
