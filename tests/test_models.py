@@ -130,3 +130,38 @@ def test_bad_backbone_names_and_params_are_user_errors() -> None:
         models.build("resnet", {"width": 0}, 10)
     with pytest.raises(UserError, match="width"):
         models.build("convnet", {"width": 1.5}, 10)
+
+
+@pytest.mark.parametrize("shape", [(3, 28, 28, 1), (2, 7, 7, 5)])
+def test_conv_as_matmul_and_max_pool_2x2_compute_lax_conv_and_nn_max_pool(shape) -> None:
+    # The CNN blocks' fast forms must be the same function as the library ops they replace,
+    # values and gradients (odd sizes too: SAME pooling pads the end with -inf).
+    import flax.linen as nn
+
+    from benchmark.models.lenet import conv_as_matmul, max_pool_2x2
+
+    x = jax.random.normal(jax.random.key(0), shape)
+    w = jax.random.normal(jax.random.key(1), (3, 3, shape[-1], 4))
+    dims = ("NHWC", "HWIO", "NHWC")
+
+    def ref(x, w):
+        return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=dims)
+
+    def new(x, w):
+        return conv_as_matmul(x, w, (1, 1), "SAME", dimension_numbers=dims)
+
+    np.testing.assert_allclose(new(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    for a, b in zip(jax.grad(lambda x, w: (new(x, w) ** 2).sum(), argnums=(0, 1))(x, w),
+                    jax.grad(lambda x, w: (ref(x, w) ** 2).sum(), argnums=(0, 1))(x, w), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    # Anything but a plain stride-1 conv goes to lax unchanged.
+    np.testing.assert_array_equal(
+        conv_as_matmul(x, w, (2, 2), "SAME", dimension_numbers=dims),
+        jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=dims))
+
+    def pool(y):
+        return nn.max_pool(y, (2, 2), strides=(2, 2), padding="SAME")
+
+    np.testing.assert_array_equal(max_pool_2x2(x), pool(x))
+    np.testing.assert_array_equal(jax.grad(lambda y: (max_pool_2x2(y) ** 2).sum())(x),
+                                  jax.grad(lambda y: (pool(y) ** 2).sum())(x))
