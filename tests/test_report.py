@@ -227,3 +227,34 @@ def test_tbench_report_user_errors_name_the_file(tmp_path, monkeypatch):
     from benchmark.cli import main
 
     assert main(["report", "suites/missing.yaml"]) == 2  # the CLI turns UserError into status 2
+
+
+def test_runs_at_chance_level_are_listed_and_counted():
+    from scipy.stats import binomtest
+
+    from benchmark.analysis.stats import CHANCE_P, above_chance_p
+
+    # Guessing 1 of 5 classes on 5,000 images, as the collapsed Yosinski baseB did: p ~ 0.5.
+    assert above_chance_p(0.2, 5000, 5) > 0.4
+    assert above_chance_p(0.9, 1000, 10) < 1e-100
+    assert above_chance_p(0.3, 0, 10) != above_chance_p(0.3, 0, 10)  # NaN: nothing to judge
+    for acc, n, k in ((0.12, 1000, 10), (0.215, 400, 5), (0.05, 200, 10)):
+        expected = binomtest(round(acc * n), n, 1 / k, alternative="greater").pvalue
+        assert above_chance_p(acc, n, k) == pytest.approx(expected, rel=1e-9)
+
+    runs = runs_frame()
+    ok = runs.index[runs["status"] == "ok"]
+    runs["extras"] = [{"n_test": 1000, "above_chance_p": above_chance_p(a, 1000, 10)} if i in ok else {}
+                      for i, a in zip(runs.index, runs["accuracy"], strict=True)]
+    runs["per_class_accuracy"] = [[0.0] * 10] * len(runs)
+    collapsed = ok[5]
+    runs.loc[collapsed, "accuracy"] = 0.1
+    runs.at[collapsed, "extras"] = {"n_test": 1000, "above_chance_p": above_chance_p(0.1, 1000, 10)}
+    html = build_report(runs, measures_frame(), title="chance", n_bootstrap=200)
+    table = html[html.index('id="chance-table"'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr>") == 2  # header + the one collapsed run
+    assert runs.loc[collapsed, "run_id"] in table and "0.100" in table
+    assert "runs at chance level: 1" in html and str(CHANCE_P) in html
+    # Stores from before runs recorded the test (no extras) are not judged.
+    assert 'id="chance-table"' not in build_report(runs_frame(), title="old", n_bootstrap=200)

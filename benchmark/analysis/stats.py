@@ -141,3 +141,19 @@ def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
     return float(low), float(high)
+
+
+CHANCE_P = 1e-3
+"""A run is "at chance" when its test accuracy is not above 1/K at this one-sided binomial p."""
+
+
+def above_chance_p(accuracy: float, n: int, num_classes: int) -> float:
+    """One-sided binomial p-value of ``accuracy`` on ``n`` test examples against guessing 1/K.
+
+    ``P(X ≥ correct)`` for ``X ~ Binomial(n, 1/K)``; small means better than chance. A model
+    that collapsed to one class (loss stuck near ln K, no NaN) scores about 1/K and gets p ≈ 0.5.
+    """
+    if n <= 0 or num_classes < 2:
+        return float("nan")
+    correct = int(round(float(accuracy) * n))
+    return float(_scipy_stats.binom.sf(correct - 1, n, 1.0 / num_classes))

@@ -149,8 +149,15 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
     truth = np.asarray(test.labels)
     per_class = [float(np.mean(predictions[truth == c] == c)) if np.any(truth == c) else float("nan")
                  for c in range(num_classes)]
+    accuracy = float(np.mean(predictions == truth))
+    # A run can collapse to guessing without a NaN (loss stuck at ln K): it stays "ok", but the
+    # report lists it, so a broken baseline cannot pass as a result (see analysis.stats).
+    from benchmark.analysis.stats import above_chance_p
+
+    extras["n_test"] = int(len(truth))
+    extras["above_chance_p"] = above_chance_p(accuracy, len(truth), num_classes)
     result = RunResult(
-        seed=int(seed), status=STATUS_OK, accuracy=float(np.mean(predictions == truth)),
+        seed=int(seed), status=STATUS_OK, accuracy=accuracy,
         per_class_accuracy=per_class, curve=fit.curve, wall_s=time.perf_counter() - t0,
         compile_s=compile_seconds() - c0, pretrain_s=pretrain_s, backend=jax.default_backend(),
         device=str(jax.devices()[0].device_kind), plan=plan.to_dict(), extras=extras,

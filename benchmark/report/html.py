@@ -25,7 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from benchmark.analysis import GAP_MEASURES, TRANSFERABILITY_MEASURES
-from benchmark.analysis.stats import N_BOOTSTRAP, Estimate, mean_ci
+from benchmark.analysis.stats import CHANCE_P, N_BOOTSTRAP, Estimate, mean_ci
 from benchmark.analysis.transfer import (
     NEGATIVE,
     budget_sort_key,
@@ -154,6 +154,26 @@ def _runs_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def _at_chance_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Finished runs whose test accuracy is not above guessing (binomial p ≥ CHANCE_P).
+
+    Runs record ``extras["above_chance_p"]`` (and ``n_test``) since session 3; older stores
+    have neither, and their runs are not judged.
+    """
+    if "extras" not in runs.columns:
+        return []
+    rows = []
+    for (_, r), row in zip(runs.iterrows(), _runs_rows(runs), strict=True):
+        extras = r["extras"] if isinstance(r["extras"], Mapping) else {}
+        p = extras.get("above_chance_p")
+        if r["status"] != "ok" or p is None or not math.isfinite(float(p)) or float(p) < CHANCE_P:
+            continue
+        k = len(r["per_class_accuracy"]) if isinstance(r["per_class_accuracy"], list) else 0
+        rows.append({**row, "chance": _fmt(1 / k, 3) if k else "—", "p": f"{float(p):.2g}",
+                     "n_test": extras.get("n_test", "—")})
+    return rows
+
+
 def _correlation_rows(corr: pd.DataFrame, names: tuple[str, ...]) -> list[dict[str, Any]]:
     sub = corr[corr["measure"].isin(names)]
     return [{"measure": r["measure"], "space": r["space"], "strategy": r["strategy_label"],
@@ -269,6 +289,8 @@ def build_report(
                   .sort_values(["source", "target", "strategy_label", "_b"]).iterrows()],
         "runs": _runs_rows(runs),
         "problems": _runs_rows(problems),
+        "at_chance": _at_chance_rows(runs),
+        "chance_p": CHANCE_P,
         "environment": [*(environment or {}).items(), *run_environment(runs), *report_environment()],
         "n_bootstrap": n_bootstrap,
         "speed": speed.speed_section(bench),
