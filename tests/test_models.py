@@ -158,6 +158,10 @@ def test_conv_as_matmul_and_max_pool_2x2_compute_lax_conv_and_nn_max_pool(shape)
     np.testing.assert_array_equal(
         conv_as_matmul(x, w, (2, 2), "SAME", dimension_numbers=dims),
         jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=dims))
+    x1, w1 = x[:, 0], w[0]  # a 1-D convolution (NWC / WIO)
+    np.testing.assert_array_equal(
+        conv_as_matmul(x1, w1, (1,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")),
+        jax.lax.conv_general_dilated(x1, w1, (1,), "SAME", dimension_numbers=("NWC", "WIO", "NWC")))
 
     def pool(y):
         return nn.max_pool(y, (2, 2), strides=(2, 2), padding="SAME")

@@ -24,12 +24,10 @@ def conv_as_matmul(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides, padding, 
     ``lax.scan`` they fall off the fast path entirely (~290 images/s) where slices and a matmul
     do not. Anything else (strides, dilation, groups, other layouts) goes to ``lax``.
     """
-    rank = lhs.ndim - 2
-    nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-    plain = (rank == 2 and feature_group_count == 1 and tuple(window_strides) == (1, 1)
+    plain = (lhs.ndim == 4 and feature_group_count == 1 and tuple(window_strides) == (1, 1)
              and all(d == 1 for d in (lhs_dilation or (1, 1))) and all(d == 1 for d in (rhs_dilation or (1, 1)))
-             and (dimension_numbers is None or jax.lax.conv_dimension_numbers(
-                 lhs.shape, rhs.shape, dimension_numbers) == nhwc))
+             and (dimension_numbers is None or jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+                  == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))))
     if not plain:
         return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                             dimension_numbers, feature_group_count, precision=precision, **kwargs)
