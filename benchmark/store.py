@@ -117,15 +117,14 @@ class Store:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", suffix=".new", dir=self.path.parent)
         os.close(fd)
         try:
-            with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as db:
-                db.execute("BEGIN")
+            with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as new, \
+                    self._transaction(new) as db:
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         db.execute(statement)
                 db.execute("INSERT INTO meta VALUES ('application', ?)", (APPLICATION,))
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 db.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now_iso(),))
-                db.execute("COMMIT")
             try:
                 os.link(tmp, self.path)
             except FileExistsError:

@@ -1,9 +1,9 @@
 """Measurements behind the engine's choices, reproducible with one command each.
 
 ``python -m benchmark.engine.measure plans [--steps 64 --repeats 3 --width 16 --batch 128]``
-    images/s of the execution plans (simple loop vs fully unrolled chunks of 2, 4, 8 steps) on
-    the DESIGN.md configuration: LeNet width 16, 28×28×1, batch 128, SGD momentum. Trials are
-    interleaved (A B C A B C ...) so load from other jobs hits every plan alike; the median and
+    images/s of the execution plans (simple loop vs unrolled chunks of 2, 4, 8 steps vs rolled
+    chunks of 8, 16, 32) on the DESIGN.md configuration: LeNet width 16, 28×28×1, batch 128,
+    SGD momentum. Trials are interleaved (A B C A B C ...) so load from other jobs hits every plan alike; the median and
     the range are printed, with each plan's compile seconds (its first call; run with an empty
     ``TBENCH_JAX_CACHE_DIR`` to see real compiles) and minor page faults per step.
     ``TBENCH_MALLOC=default`` runs it with glibc's malloc defaults (``benchmark/engine/malloc.py``).

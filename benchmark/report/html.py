@@ -162,15 +162,18 @@ def _at_chance_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
     """
     if "extras" not in runs.columns:
         return []
+
+    def p_value(extras: Any) -> float:
+        p = extras.get("above_chance_p") if isinstance(extras, Mapping) else None
+        return float("nan") if p is None else float(p)
+
+    p = runs["extras"].map(p_value)
+    chance = runs[(runs["status"] == "ok") & (p >= CHANCE_P)]  # NaN (not recorded) compares False
     rows = []
-    for (_, r), row in zip(runs.iterrows(), _runs_rows(runs), strict=True):
-        extras = r["extras"] if isinstance(r["extras"], Mapping) else {}
-        p = extras.get("above_chance_p")
-        if r["status"] != "ok" or p is None or not math.isfinite(float(p)) or float(p) < CHANCE_P:
-            continue
+    for (_, r), row in zip(chance.iterrows(), _runs_rows(chance), strict=True):
         k = len(r["per_class_accuracy"]) if isinstance(r["per_class_accuracy"], list) else 0
-        rows.append({**row, "chance": _fmt(1 / k, 3) if k else "—", "p": f"{float(p):.2g}",
-                     "n_test": extras.get("n_test", "—")})
+        rows.append({**row, "chance": _fmt(1 / k, 3) if k else "—", "p": f"{p[r.name]:.2g}",
+                     "n_test": r["extras"].get("n_test", "—")})
     return rows
 
 
