@@ -117,14 +117,17 @@ class Store:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", suffix=".new", dir=self.path.parent)
         os.close(fd)
         try:
-            with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as new, \
-                    self._transaction(new) as db:
-                for statement in _SCHEMA.strip().split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute("INSERT INTO meta VALUES ('application', ?)", (APPLICATION,))
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                db.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now_iso(),))
+            with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as new:
+                # WAL is persistent in the file: switching it here, alone, spares the runners
+                # that open the new store a mode change under each other's locks.
+                new.execute("PRAGMA journal_mode=WAL")
+                with self._transaction(new) as db:
+                    for statement in _SCHEMA.strip().split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute("INSERT INTO meta VALUES ('application', ?)", (APPLICATION,))
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    db.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now_iso(),))
             try:
                 os.link(tmp, self.path)
             except FileExistsError:
