@@ -109,8 +109,10 @@ def pair_measures(spec: CellSpec, seed: int, *, data_dir: str | os.PathLike | No
     """
     from benchmark.data import load
     from benchmark.engine import source_features
+    from benchmark.engine.malloc import keep_freed_buffers
     from benchmark.errors import UserError
 
+    keep_freed_buffers()  # may pretrain the source model: tune glibc first (engine/malloc.py)
     if not spec.source:
         raise UserError(f"domain-gap measures need a source dataset; the cell {spec.strategy_label} "
                         f"-> {spec.target} has none", field="source")

@@ -1,8 +1,8 @@
 """``tbench bench``: the harness runs end to end and its references are the engine's model.
 
 Timings are never asserted (they are what the benchmark measures, on noisy machines); what is
-asserted is that the contenders train the same model, that FLOP counts are exact, that trials
-interleave, and that the JSON has every key with positive numbers.
+asserted is that the contenders train the same model, that trials interleave, and that the
+JSON has every key with positive numbers. (The FLOP count is a model's: ``test_models.py``.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import tiny
@@ -19,7 +18,7 @@ import torch
 import yaml
 
 from benchmark import models
-from benchmark.bench import flops, timing, torch_reference
+from benchmark.bench import timing, torch_reference
 from benchmark.bench.grid_throughput import GridConfig
 from benchmark.bench.runner import BenchConfig, run_bench
 from benchmark.bench.scaling import ScalingConfig
@@ -40,23 +39,6 @@ def test_torch_reference_is_the_engine_lenet_with_the_same_weights(width, shape)
     expected = np.asarray(model.apply({"params": params}, images))
     got = twin(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).detach().numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
-
-
-def test_flop_count_of_a_dense_and_a_conv_training_step_is_exact():
-    x = jnp.ones((8, 6, 6, 2))
-    w = jnp.ones((3, 3, 2, 5))
-    v = jnp.ones((6 * 6 * 5, 4))
-
-    def loss(params):
-        h = jax.lax.conv_general_dilated(x, params[0], (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        return (h.reshape(8, -1) @ params[1]).sum()
-
-    conv = 2 * 8 * 6 * 6 * 5 * (3 * 3 * 2)
-    dense = 2 * 8 * (6 * 6 * 5) * 4
-    # forward; backward: weight grads of both, input grad of the dense (not of the images)
-    assert flops.matmul_flops(jax.grad(loss), (w, v)) == 2 * conv + 3 * dense
-    assert flops.matmul_flops(jax.jit(lambda a, b: a @ b), jnp.ones((7, 3)), jnp.ones((3, 2))) == 2 * 7 * 3 * 2
 
 
 def test_trials_interleave_after_warmup():

@@ -12,6 +12,7 @@ import tiny
 
 from benchmark import models
 from benchmark.errors import UserError
+from benchmark.models.flops import matmul_flops
 
 
 def _lenet_params(width: int, hw: int, channels: int, classes: int) -> int:
@@ -74,6 +75,23 @@ def test_convnet_flops_match_the_analytic_count() -> None:
                     + (hw // 4) ** 2 * (2 * w * 9 * 2 * w + 2 * w * 8 * w) + 8 * w * 10)
     flops = models.flops_per_image("convnet", {"width": w}, 10, (hw, hw, 1))
     assert 0.9 * analytic < flops < 1.1 * analytic
+
+
+def test_flop_count_of_a_dense_and_a_conv_training_step_is_exact() -> None:
+    x = jnp.ones((8, 6, 6, 2))
+    w = jnp.ones((3, 3, 2, 5))
+    v = jnp.ones((6 * 6 * 5, 4))
+
+    def loss(params):
+        h = jax.lax.conv_general_dilated(x, params[0], (1, 1), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return (h.reshape(8, -1) @ params[1]).sum()
+
+    conv = 2 * 8 * 6 * 6 * 5 * (3 * 3 * 2)
+    dense = 2 * 8 * (6 * 6 * 5) * 4
+    # forward; backward: weight grads of both, input grad of the dense (not of the images)
+    assert matmul_flops(jax.grad(loss), (w, v)) == 2 * conv + 3 * dense
+    assert matmul_flops(jax.jit(lambda a, b: a @ b), jnp.ones((7, 3)), jnp.ones((3, 2))) == 2 * 7 * 3 * 2
 
 
 def test_transplant_copies_blocks_and_keeps_a_fresh_head() -> None:

@@ -9,14 +9,14 @@ trials are interleaved with a 2048² f32 matmul trial that gives the peak in the
   engine chooses for this backend (``benchmark.engine.plan.choose``) and its supervised loss —
   the code path every ``run_cell`` takes, including its per-call set-up (optimiser init, params
   copy, metrics to host once per chunk, the final finiteness check).
-* ``engine_seeds``: the same for ``seeds`` seeds, as the engine runs them (its plan says whether
-  seeds are batched); images/s summed over seeds.
+* ``engine_seeds``: the same for ``seeds`` seeds, one after another as ``run_cell`` runs them
+  (the engine never batches seeds); images/s summed over seeds.
 * ``flax_tutorial``: :mod:`benchmark.bench.flax_tutorial`.
 * ``torch_eager``: :mod:`benchmark.bench.torch_reference`.
 
 MFU = training FLOPs per image × images/s ÷ the measured matmul FLOP/s. Training FLOPs per image
 are counted from the jaxpr of one tutorial training step (matmuls and convolutions, 2 FLOPs per
-multiply-accumulate; :mod:`benchmark.bench.flops`), XLA's cost analysis is recorded beside it.
+multiply-accumulate; :mod:`benchmark.models.flops`), XLA's cost analysis is recorded beside it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ import jax
 import numpy as np
 
 from benchmark import models
-from benchmark.bench import flax_tutorial, flops, timing, torch_reference
+from benchmark.bench import flax_tutorial, timing, torch_reference
+from benchmark.bench.peak import MATMUL_N, matmul_trial
 from benchmark.engine.plan import choose
 from benchmark.engine.schedule import resolve_train
 from benchmark.engine.train import Trainer
+from benchmark.models.flops import matmul_flops, xla_flops
 from benchmark.strategies.base import all_train, supervised_loss
 
 
@@ -48,7 +50,7 @@ class StepConfig:
     learning_rate: float = 0.05
     momentum: float = 0.9
     repeats: int = 5
-    matmul_n: int = flops.MATMUL_N
+    matmul_n: int = MATMUL_N
     input_shape: tuple[int, int, int] = (28, 28, 1)
 
 
@@ -88,7 +90,7 @@ def build(config: StepConfig) -> dict[str, Any]:
         torch_reference.TorchLeNet(config.num_classes, config.width, config.input_shape), params)
     common = {"batch_size": config.batch_size, "learning_rate": config.learning_rate,
               "momentum": config.momentum, "steps": steps}
-    matmul, matmul_flops_per_trial = flops.matmul_trial(config.matmul_n)
+    matmul, matmul_flops_per_trial = matmul_trial(config.matmul_n)
     trials = {
         "engine": _engine_trial(trainer, engine_params, data, hp, steps, 1),
         "flax_tutorial": flax_tutorial.training_trial(model, params, images, labels, **common),
@@ -120,8 +122,8 @@ def run(config: StepConfig) -> dict[str, Any]:
 
     one_step, state = flax_tutorial.step_function(model, params, config.learning_rate, config.momentum)
     batch = (images[: config.batch_size], labels[: config.batch_size])
-    counted = flops.matmul_flops(one_step, state, *batch) / config.batch_size
-    xla = flops.xla_flops(jax.jit(one_step), state, *batch)
+    counted = matmul_flops(one_step, state, *batch) / config.batch_size
+    xla = xla_flops(jax.jit(one_step), state, *batch)
     for row in summary.values():
         row["flops_per_s"] = row["rate"] * counted
         row["mfu"] = row["flops_per_s"] / peak["rate"]
@@ -138,7 +140,8 @@ def run(config: StepConfig) -> dict[str, Any]:
         "config": {**dataclasses.asdict(config), "steps_per_trial": steps,
                    "data": "random uint8 images, uniform labels (throughput only)",
                    "optimizer": f"SGD lr={config.learning_rate} momentum={config.momentum}, no weight decay"},
-        "plan": plan.to_dict(),
+        # run_cell never batches seeds (see benchmark/engine/plan.py); the speed page shows it.
+        "plan": {**plan.to_dict(), "seeds": "sequential"},
         "model": {"name": "lenet", "width": config.width,
                   "param_count": models.param_count(params),
                   "torch_param_count": torch_reference.param_count(torch_model)},

@@ -44,7 +44,9 @@ def main(argv: list[str]) -> int:
 
     from benchmark.cellspec import CellSpec
     from benchmark.engine import run_cell
+    from benchmark.engine.malloc import keep_freed_buffers
 
+    keep_freed_buffers()  # as every process that trains does (benchmark/engine/malloc.py)
     imported = time.perf_counter()
     job = json.loads(Path(job_path).read_text())
     results = []

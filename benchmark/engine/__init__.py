@@ -16,19 +16,15 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
-from benchmark.engine.malloc import keep_freed_buffers
+import jax
+import numpy as np
 
-keep_freed_buffers()  # before JAX starts its threads: see benchmark/engine/malloc.py
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmark.cellspec import CellSpec  # noqa: E402
-from benchmark.engine.plan import Plan, choose  # noqa: E402
-from benchmark.engine.run import CellData, load_cell_data, resolve, run_seed, source_model_for  # noqa: E402
-from benchmark.engine.schedule import resolve_pretrain  # noqa: E402
-from benchmark.engine.train import apply_batched  # noqa: E402
-from benchmark.results import RunResult  # noqa: E402
+from benchmark.cellspec import CellSpec
+from benchmark.engine.plan import Plan, choose
+from benchmark.engine.run import CellData, load_cell_data, resolve, run_seed, source_model_for
+from benchmark.engine.schedule import resolve_pretrain
+from benchmark.engine.train import apply_batched
+from benchmark.results import RunResult
 
 __all__ = ["CellData", "Plan", "resolve", "run_cell", "source_features"]
 

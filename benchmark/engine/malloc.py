@@ -1,4 +1,4 @@
-"""Keep XLA:CPU's per-execution buffers mapped: glibc ``mallopt`` at engine import.
+"""Keep XLA:CPU's per-execution buffers mapped: glibc ``mallopt``, called by whoever trains.
 
 XLA:CPU allocates each execution's temporary buffer with ``malloc`` on its worker threads and
 frees it when the execution ends. Above a few tens of MB (an unrolled chunk of a LeNet step:
@@ -9,10 +9,17 @@ samples in the kernel's page-fault path). One arena (``M_ARENA_MAX=1``) with hig
 trim thresholds makes glibc reuse the freed block instead (0 faults per step). Measured in
 ``benchmark/engine/plan.py``'s table; ``TBENCH_MALLOC=default`` leaves glibc's defaults (the A/B).
 
+Nothing calls it on import: a process that is about to train calls :func:`keep_freed_buffers`
+before its first XLA execution (the arena limit binds only threads that have not allocated
+yet): ``benchmark.executors.run_group`` (every executor, so ``tbench run`` / ``tbench reproduce``
+and Ray workers), ``benchmark.measures.pair_measures`` (``tbench gap``), the ``tbench bench``
+runner and worker, and the scripts under ``tools/``. Library users who call ``run_cell``
+directly may call it too.
+
 Process-wide and best effort: on a non-glibc platform, or if a setting is refused, nothing
 changes. The price: freed memory stays with the process instead of going back to the OS, and
-blocks of different sizes fragment the one heap (``measure plans`` at width 16, four plans'
-temp buffers of 68–400 MB in one process: peak RSS 1.8–2.2 GB instead of 1.1 GB).
+blocks of different sizes fragment the one heap (``tools/measure_engine.py plans`` at width 16,
+four plans' temp buffers of 68–400 MB in one process: peak RSS 1.8–2.2 GB instead of 1.1 GB).
 """
 
 from __future__ import annotations

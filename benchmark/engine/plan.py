@@ -1,4 +1,4 @@
-"""How a run executes on this backend: steps per compiled chunk, scan unroll, seeds batched or not.
+"""How a run executes on this backend: steps per compiled chunk, scan unroll, padding.
 
 All execution choices live here, with the measurements that justify them. A plan never changes
 *what* a run computes, only how it is dispatched: the fast plan and the simple plan (one jitted
@@ -6,7 +6,7 @@ step per Python iteration, the Flax-tutorial loop) agree to float32 rounding
 (``tests/test_engine.py::test_fast_plan_matches_simple_plan``).
 
 Measured on XLA:CPU (2 cores, jax 0.10.2) on 2026-11-23, while other jobs kept the load
-average at 2–6: ``TBENCH_JAX_CACHE_DIR=$(mktemp -d) python -m benchmark.engine.measure plans
+average at 2–6: ``TBENCH_JAX_CACHE_DIR=$(mktemp -d) python tools/measure_engine.py plans
 --width W --batch B`` in fresh processes, three processes per malloc setting, alternating
 (``TBENCH_MALLOC=default`` for glibc's defaults, see ``benchmark/engine/malloc.py``). Images/s
 swing ±50% between processes with the load, so throughput is given relative to the simple plan
@@ -55,9 +55,9 @@ Throughput differences between plans are within the process-to-process noise; co
 not: unrolled chunks cost ~1.4 s per step, rolled ones ~3 s whatever their length. The CPU plan
 is now a rolled chunk of 8: chunk 2's compile cost, a quarter of its host round trips, and no
 wasted tail steps for the step counts suites use (multiples of 8 or 10 waste at most 7 steps).
-DESIGN.md also measured ``vmap`` over 4 seeds at ~6× slower per seed than one seed (batched
-convs become grouped convs): seeds run one after another on CPU (and, not measured yet, on
-accelerators too).
+The design notes (``docs/architecture.md``, "Engine") also measured ``vmap`` over 4 seeds at ~6×
+slower per seed than one seed (batched convs become grouped convs): ``run_cell`` runs a cell's
+seeds one after another on every backend (batching them on accelerators is not measured yet).
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ class Plan:
     name: str
     chunk_steps: int
     unroll: int
-    seeds: str = "sequential"
     pad_examples: bool = True
 
     def to_dict(self) -> dict[str, Any]:

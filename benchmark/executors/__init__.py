@@ -56,7 +56,9 @@ def run_group(spec_dict: dict[str, Any], seeds: Sequence[int], data_dir: str | N
     out, so a Ray worker can run it.
     """
     from benchmark.engine import run_cell
+    from benchmark.engine.malloc import keep_freed_buffers
 
+    keep_freed_buffers()  # this process trains: tune glibc before XLA's threads allocate (malloc.py)
     spec = CellSpec.from_dict(spec_dict)
     started = time.perf_counter()
     try:

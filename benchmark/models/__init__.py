@@ -23,6 +23,7 @@ import numpy as np
 from benchmark.errors import UserError
 from benchmark.models.convnet import ConvNet
 from benchmark.models.discriminator import DomainDiscriminator
+from benchmark.models.flops import matmul_flops
 from benchmark.models.lenet import LeNet
 from benchmark.models.resnet import ResNet
 
@@ -105,8 +106,6 @@ def param_count(params: Any) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple[int, int, int]) -> float:
-    from benchmark.bench.flops import matmul_flops
-
     model = build(name, dict(frozen_params), num_classes)
     params = jax.eval_shape(functools.partial(init_params, model, input_shape=input_shape), jax.random.key(0))
     x = jax.ShapeDtypeStruct((1, *input_shape), jnp.uint8)
@@ -116,6 +115,6 @@ def _flops(name: str, frozen_params: tuple, num_classes: int, input_shape: tuple
 def flops_per_image(name: str, params: dict[str, Any] | None, num_classes: int,
                     input_shape: tuple[int, int, int]) -> float:
     """Forward FLOPs for one image: 2 per multiply-accumulate of every matmul and convolution in
-    the forward's jaxpr (``benchmark.bench.flops.matmul_flops``, the count ``tbench bench``'s MFU
+    the forward's jaxpr (``benchmark.models.flops.matmul_flops``, the count ``tbench bench``'s MFU
     uses); elementwise work (relu, pooling, standardisation) is not counted."""
     return _flops(name, tuple(sorted((params or {}).items())), num_classes, tuple(input_shape))

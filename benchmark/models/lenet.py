@@ -20,7 +20,7 @@ def conv_as_matmul(lhs: jnp.ndarray, rhs: jnp.ndarray, window_strides, padding, 
     as im2col by ``kh·kw`` slices of the padded input concatenated on the channel axis, times the
     kernel reshaped to ``[kh·kw·C_in, C_out]``. Why: XLA:CPU's own convolutions, and above all
     their gradients, ran the LeNet training step at 2,641 images/s against 3,184–4,640 this way
-    (width 16, batch 128; ``python -m benchmark.engine.measure plans``), and inside a rolled
+    (width 16, batch 128; ``python tools/measure_engine.py plans``), and inside a rolled
     ``lax.scan`` they fall off the fast path entirely (~290 images/s) where slices and a matmul
     do not. Anything else (strides, dilation, groups, other layouts) goes to ``lax``.
     """

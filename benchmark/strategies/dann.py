@@ -24,7 +24,7 @@ the full rate (the default until 2026-11-23) the adversarial gradients disturbed
 features about as fast as they aligned them: on font_digits → font_digits_m (no target labels,
 3 seeds) DANN was 0.635 vs 0.622 source-only, at 0.1 it was 0.654 (paired gain +0.032, t-CI
 [0.008, 0.056]; proxy A-distance 0.93 vs 1.11). Checked on two pairs the diagnosis never used
-(``python -m benchmark.bench.dann_diagnosis --held-out --source S --target T``, 3 seeds, no
+(``python tools/dann_diagnosis.py --held-out --source S --target T``, 3 seeds, no
 target labels): uci_digits → uci_digits_m, source-only 0.424, full rate 0.440, 0.1 0.441;
 font_digits → uci_digits, source-only 0.516, full rate 0.584 / 0.502 / diverged at step 38,
 0.1 0.564 / 0.558 / 0.518. So 0.1 did as well or better on average and never diverged.

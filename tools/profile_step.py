@@ -1,11 +1,12 @@
 """Where a training step's time goes: run one contender for a while under ``perf``.
 
-    .venv/bin/python -m benchmark.bench.profile_step engine --seconds 60 &   # prints "ready"
+    .venv/bin/python tools/profile_step.py engine --seconds 60 &   # prints "ready"
     perf record -F 400 -p <its pid> -o /tmp/engine.perf -- sleep 20          # after "ready"
     perf report -i /tmp/engine.perf --sort dso,symbol --no-children --stdio > /tmp/engine.txt
-    .venv/bin/python -m benchmark.bench.profile_step summarize /tmp/engine.txt
+    .venv/bin/python tools/profile_step.py summarize /tmp/engine.txt
 
-``engine`` / ``flax_tutorial`` / ``torch_eager`` run that contender of :mod:`.step` (DESIGN.md
+A developer's script, not part of the installed package. ``engine`` / ``flax_tutorial`` /
+``torch_eager`` run that contender of ``benchmark.bench.step`` (``tbench bench``'s step
 configuration) in a loop after one warm-up trial (compiles excluded from the profile);
 ``summarize`` folds ``perf report`` lines into the share of samples per (library, function),
 with C++ template arguments elided: XLA's Eigen convolution/contraction kernels, the kernel's
@@ -43,7 +44,9 @@ def summarize(path: str | Path, top: int = 25) -> list[tuple[str, float]]:
 def loop(contender: str, seconds: float) -> int:
     """Run ``contender``'s trial until ``seconds`` have passed; returns the number of trials."""
     from benchmark.bench import step
+    from benchmark.engine.malloc import keep_freed_buffers
 
+    keep_freed_buffers()  # profile the process as tbench runs it (benchmark/engine/malloc.py)
     trial = step.build(step.StepConfig(seeds=1))["trials"][contender]
     trial()
     print("ready", flush=True)
@@ -55,7 +58,7 @@ def loop(contender: str, seconds: float) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.bench.profile_step", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python tools/profile_step.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["engine", "flax_tutorial", "torch_eager", "summarize"])
     parser.add_argument("path", nargs="?", help="py-spy raw output (summarize)")

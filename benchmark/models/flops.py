@@ -1,10 +1,10 @@
-"""FLOP counts: the matmul peak trial, and model training FLOPs per image.
+"""FLOPs of a model or a training step, counted from its jaxpr.
 
-Training FLOPs are counted from the jaxpr of a jitted training step: every ``dot_general`` and
-``conv_general_dilated`` (forward, and the two of each in the backward pass), at 2 FLOPs per
-multiply-accumulate — the convention of the MFU definition in PaLM (Chowdhery et al. 2022,
-appendix B), which also ignores element-wise work. XLA's own ``cost_analysis()`` of the compiled
-step is recorded beside it as a cross-check (it also counts element-wise ops).
+Every ``dot_general`` and ``conv_general_dilated`` (forward, and the two of each in the backward
+pass of a training step) counts 2 FLOPs per multiply-accumulate: the convention of the MFU
+definition in PaLM (Chowdhery et al. 2022, appendix B), which also ignores element-wise work.
+XLA's own ``cost_analysis()`` of the compiled function (:func:`xla_flops`, which also counts
+element-wise ops) is the cross-check ``tbench bench`` records beside it.
 """
 
 from __future__ import annotations
@@ -14,30 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-
-MATMUL_N = 2048
-
-
-def matmul_trial(n: int = MATMUL_N, *, repeats_inside: int = 4) -> tuple[Callable[[], None], float]:
-    """A trial for :func:`benchmark.bench.timing.interleave`: ``repeats_inside`` jitted
-    ``f32[n, n] @ f32[n, n]`` products. Returns ``(trial, flops_per_trial)`` with
-    ``flops_per_trial = repeats_inside * 2 n^3``.
-    """
-    key_a, key_b = jax.random.split(jax.random.key(0))
-    a = jax.random.normal(key_a, (n, n), jnp.float32)
-    b = jax.random.normal(key_b, (n, n), jnp.float32)
-    dot = jax.jit(jnp.dot)
-    dot(a, b).block_until_ready()
-
-    def trial() -> None:
-        out = None
-        for _ in range(repeats_inside):
-            out = dot(a, b)
-        out.block_until_ready()
-
-    return trial, float(repeats_inside) * 2.0 * n**3
 
 
 def _conv_flops(eqn: Any) -> float:

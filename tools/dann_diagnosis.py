@@ -1,9 +1,10 @@
 """Why DANN barely beats source-only on font_digits -> font_digits_m: a diagnosis, not a tuning.
 
-``python -m benchmark.bench.dann_diagnosis`` trains source_only and three DANN variants
-(defaults; 3x the steps; backbone learning rate x0.1) with no target labels, 3 seeds, the
-configuration of ``python -m benchmark.engine.measure strategies``, and prints per-seed accuracy
-with the final domain-discriminator accuracy and the proxy A-distance each run records.
+``python tools/dann_diagnosis.py`` (a developer's script, not part of the installed package)
+trains source_only and three DANN variants (defaults; 3x the steps; backbone learning rate
+x0.1) with no target labels, 3 seeds, the configuration of ``python tools/measure_engine.py
+strategies``, and prints per-seed accuracy with the final domain-discriminator accuracy and the
+proxy A-distance each run records.
 Measured 2026-11-23 (2-core VM, quiet): source_only 0.622; DANN defaults 0.635 (discriminator
 ~0.61 at the end, A-distance 1.21 vs 1.11 for source_only); 1,200 steps 0.630; backbone lr x0.1
 0.654 (paired gain over source_only +0.043/+0.025/+0.028, A-distance 0.93). DANN here starts
@@ -27,6 +28,7 @@ import numpy as np
 
 from benchmark.cellspec import CellSpec, InputSpec
 from benchmark.engine import run_cell
+from benchmark.engine.malloc import keep_freed_buffers
 
 BASE = dict(source="font_digits", target="font_digits_m", labels_per_class=0,
             input_spec=InputSpec(28, 28, 1), backbone="lenet", backbone_params={"width": 16},
@@ -72,5 +74,6 @@ if __name__ == "__main__":
     parser.add_argument("--held-out", action="store_true",
                         help="source_only vs DANN at backbone_lr_scale 1.0 and 0.1 only")
     args = parser.parse_args()
+    keep_freed_buffers()  # as every process that trains does (benchmark/engine/malloc.py)
     main(source=args.source, target=args.target, channels=args.channels,
          variants=HELD_OUT if args.held_out else VARIANTS)

@@ -1,14 +1,17 @@
 """Measurements behind the engine's choices, reproducible with one command each.
 
-``python -m benchmark.engine.measure plans [--steps 64 --repeats 3 --width 16 --batch 128]``
+A developer's script, not part of the installed package: run it from a checkout with the
+project's environment (``.venv/bin/python tools/measure_engine.py ...``).
+
+``python tools/measure_engine.py plans [--steps 64 --repeats 3 --width 16 --batch 128]``
     images/s of the execution plans (simple loop vs unrolled chunks of 2, 4, 8 steps vs rolled
-    chunks of 8, 16, 32) on the DESIGN.md configuration: LeNet width 16, 28×28×1, batch 128,
-    SGD momentum. Trials are interleaved (A B C A B C ...) so load from other jobs hits every plan alike; the median and
+    chunks of 8, 16, 32) on the configuration of ``tbench bench``'s step section: LeNet width 16,
+    28×28×1, batch 128, SGD momentum. Trials are interleaved (A B C A B C ...) so load from other jobs hits every plan alike; the median and
     the range are printed, with each plan's compile seconds (its first call; run with an empty
     ``TBENCH_JAX_CACHE_DIR`` to see real compiles) and minor page faults per step.
     ``TBENCH_MALLOC=default`` runs it with glibc's malloc defaults (``benchmark/engine/malloc.py``).
 
-``python -m benchmark.engine.measure strategies [--source font_digits --target font_digits_m
+``python tools/measure_engine.py strategies [--source font_digits --target font_digits_m
 --seeds 0 1 2 --labels-per-class 10]``
     accuracy (mean and 95% t-interval over seeds) of scratch / source_only / finetune_full /
     linear_probe / self_training / dann on one pair, through ``run_cell``.
@@ -118,7 +121,7 @@ def measure_strategies(source: str, target: str, seeds: list[int], labels_per_cl
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.engine.measure", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python tools/measure_engine.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("plans")
@@ -136,8 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--pretrain-steps", type=int, default=1500)
     s.add_argument("--only", nargs="*")
     args = parser.parse_args(argv)
-    print(f"backend {jax.default_backend()}, devices {jax.devices()}, "
-          f"malloc tuned: {keep_freed_buffers()}")
+    tuned = keep_freed_buffers()  # before the backend starts its threads (engine/malloc.py)
+    print(f"backend {jax.default_backend()}, devices {jax.devices()}, malloc tuned: {tuned}")
     if args.what == "plans":
         for name, row in measure_plans(args.steps, args.repeats, args.batch, args.width).items():
             print(f"{name:36s} {row['images_per_s']:8.0f} images/s  (range {row['min']:.0f}–{row['max']:.0f}; "
