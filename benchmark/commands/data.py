@@ -9,7 +9,7 @@ from benchmark.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("datasets", help="list built-in and catalog datasets and whether each is available")
+    p = sub.add_parser("datasets", help="list built-in, plugin, catalog and prepared user datasets and whether each is available")
     p.add_argument("--data-dir", default=None, help="prepared TFDS datasets (default: $TBENCH_DATA_DIR or the cache)")
     p.set_defaults(func=_datasets)
 
@@ -27,7 +27,7 @@ def _datasets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchmark import paths
-    from benchmark.data import info, names
+    from benchmark.data import info, names, user
     from benchmark.data.catalog import build_command
 
     root = paths.data_dir(args.data_dir)
@@ -47,6 +47,13 @@ def _datasets(args: argparse.Namespace) -> int:
         else:
             status = f"[red]no[/]: {meta.unavailable_reason}"
         table.add_row(name, meta.kind, str(meta.num_classes), shape, splits, status)
+    for copy in user.prepared(root):
+        state = user.status(copy)
+        status = {"current": "[green]yes[/]", "stale": "[yellow]changed since[/]: prepared again on next use",
+                  "missing": "[red]no[/]: the source is gone"}[state]
+        shape = "×".join(str(s) for s in copy["shape"])
+        splits = ", ".join(f"{s} {n:,}" for s, n in copy["splits"].items())
+        table.add_row(copy["source"], "user", str(copy["classes"]), shape, splits, status)
     console = Console(width=max(Console().width, 120))
     console.print(table)
     if unprepared:
@@ -56,6 +63,12 @@ def _datasets(args: argparse.Namespace) -> int:
             "then copy that data dir here; any TFDS dataset prepared as array_record loads by its name.",
             soft_wrap=True,
         )
+    console.print(
+        "Your own data: name 'folder:PATH' (one sub-folder of images per class) or 'npz:PATH' (arrays x, y) "
+        "in a suite, e.g. targets: \\[folder:data/pets]; relative paths are read from the current directory. "
+        "See README, 'Your own data'.",
+        soft_wrap=True,
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Datasets: built-in TFDS builders, TFDS catalog datasets, transform specs, input-spec mapping.
+"""Datasets: built-in TFDS builders, the user's own data (``folder:PATH``, ``npz:PATH``), plugins,
+TFDS catalog datasets, transform specs, input-spec mapping.
 
 ```python
 from benchmark.data import load, info, names
@@ -10,6 +11,15 @@ See docs/ARCHITECTURE.md § Data for the contract.
 
 from __future__ import annotations
 
-from benchmark.data.datasets import DatasetInfo, Domain, clear_cache, info, load, names, prepare
+from benchmark.data.datasets import (
+    DatasetInfo,
+    Domain,
+    clear_cache,
+    data_version,
+    info,
+    load,
+    names,
+    prepare,
+)
 
-__all__ = ["DatasetInfo", "Domain", "clear_cache", "info", "load", "names", "prepare"]
+__all__ = ["DatasetInfo", "Domain", "clear_cache", "data_version", "info", "load", "names", "prepare"]

@@ -107,7 +107,11 @@ def _keys(builder) -> tuple[str, str]:
 
 def describe(name: str, data_dir: Path) -> dict:
     """Classes, shape and split sizes read from a prepared catalog dataset's metadata."""
-    builder = _builder(name, data_dir)
+    return describe_builder(_builder(name, data_dir), name)
+
+
+def describe_builder(builder, name: str) -> dict:
+    """``DatasetInfo`` fields of any TFDS builder with an image and a ``ClassLabel`` feature."""
     image_key, label_key = _keys(builder)
     label = builder.info.features[label_key]
     shape = tuple(builder.info.features[image_key].shape)
@@ -123,14 +127,21 @@ def describe(name: str, data_dir: Path) -> dict:
 
 def read_split(name: str, split: str, data_dir: Path) -> dict[str, np.ndarray]:
     """``{"image": uint8[N,H,W,C], "label": int64[N]}`` from a prepared array_record dataset."""
-    builder = _builder(name, data_dir)
+    return read_builder(_builder(name, data_dir), split, name)
+
+
+def read_builder(builder, split: str, name: str) -> dict[str, np.ndarray]:
+    """One split of a prepared array_record TFDS builder, in ``index`` order where it has one
+    (TFDS shuffles records on write)."""
     if split not in builder.info.splits:
         raise DatasetUnavailable(
-            f"catalog dataset {name!r} has no split {split!r} (it has {', '.join(builder.info.splits)})"
+            f"dataset {name!r} has no split {split!r} (it has {', '.join(builder.info.splits)})"
         )
     image_key, label_key = _keys(builder)
     source = builder.as_data_source(split=split)
     records = source.__getitems__(list(range(len(source))))
+    if "index" in builder.info.features:
+        records = [records[i] for i in np.argsort([int(r["index"]) for r in records], kind="stable")]
     images = np.stack([np.asarray(r[image_key], dtype=np.uint8) for r in records]) if records else np.zeros((0, 1, 1, 1), np.uint8)
     if images.ndim == 3:
         images = images[..., None]

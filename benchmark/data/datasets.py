@@ -1,8 +1,10 @@
 """The dataset registry: names, metadata, and ``load`` (prepare on first use, cache in-process).
 
-A name is ``BASE[@OPS]`` (``benchmark.data.spec``). Bases are the built-in TFDS builders
-(``benchmark.data.builders.BUILTINS``, prepared on first use into the data dir) or TFDS catalog
-datasets prepared in the data dir (``benchmark.data.catalog``). ``load`` returns a
+A name is ``BASE[@OPS]`` (``benchmark.data.spec``). Bases are, in this order of precedence:
+the built-in TFDS builders (``benchmark.data.builders.BUILTINS``, prepared on first use into the
+data dir), the user's own data (``folder:PATH``, ``npz:PATH``: ``benchmark.data.user``),
+datasets of installed plugins (``benchmark.data.plugins``) and TFDS catalog datasets prepared
+in the data dir (``benchmark.data.catalog``). ``load`` returns a
 :class:`Domain` mapped to the suite's ``InputSpec``; arrays are read-only because the same
 object is handed to every caller of the process.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import io
 import logging
 import os
@@ -21,9 +22,10 @@ import numpy as np
 
 from benchmark import paths
 from benchmark.cellspec import InputSpec
-from benchmark.data import catalog, transforms
+from benchmark.data import catalog, plugins, transforms, user
 from benchmark.data.builders import BUILTINS
 from benchmark.data.builders.fashion_mnist import missing_reason as fashion_missing_reason
+from benchmark.data.lock import prepare_lock
 from benchmark.data.spec import close_matches, parse_name
 from benchmark.errors import DatasetUnavailable, UserError
 
@@ -43,11 +45,13 @@ class DatasetInfo:
     licence: str
     available: bool
     unavailable_reason: str | None = None
-    kind: str = "builtin"  # "builtin" or "catalog"
+    kind: str = "builtin"  # "builtin", "user", "plugin" or "catalog"
     # The dataset whose images (same examples, same split) this one is made from:
     # "uci_digits" for uci_digits_m; the name itself otherwise. Pretraining on one reveals
     # labels of the other's images.
     images_from: str = ""
+    # What identifies the data's content: the builder's version, or a user dataset's fingerprint.
+    version: str = ""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -71,19 +75,25 @@ class Domain:
 
 
 def names() -> list[str]:
-    """Every known base name: built-ins first, then the TFDS catalog names transferbench knows."""
-    return list(BUILTINS) + sorted(catalog.CATALOG)
+    """Every known base name: built-ins, installed plugins, then the TFDS catalog names
+    transferbench knows (``folder:PATH`` and ``npz:PATH`` name any folder or file)."""
+    found = [n for n in plugins.names() if n not in BUILTINS]
+    return list(BUILTINS) + found + sorted(set(catalog.CATALOG) - set(found))
 
 
 def _resolve_base(base: str, data_dir: Path) -> str:
-    """``"builtin"`` or ``"catalog"``; ``UserError`` with close matches for an unknown name."""
+    """``"builtin"``, ``"user"``, ``"plugin"`` or ``"catalog"``; ``UserError`` for an unknown name."""
     if base in BUILTINS:
         return "builtin"
+    if user.is_user(base):
+        return "user"
+    if base in plugins.entry_points():
+        return "plugin"
     if base in catalog.CATALOG or catalog.prepared_dir(base, data_dir) is not None:
         return "catalog"
     raise UserError(
         f"unknown dataset {base!r}{close_matches(base, names())}; run 'tbench datasets' to list them "
-        f"(TFDS catalog datasets load once prepared in {data_dir})"
+        f"(TFDS catalog datasets load once prepared in {data_dir}; your own data is 'folder:PATH' or 'npz:PATH')"
     )
 
 
@@ -91,37 +101,42 @@ def info(name: str, data_dir: str | os.PathLike | None = None) -> DatasetInfo:
     """Metadata of ``name`` (transform ops allowed and validated; the base is described)."""
     parsed = parse_name(name)
     root = paths.data_dir(data_dir)
-    if _resolve_base(parsed.base, root) == "builtin":
+    kind = _resolve_base(parsed.base, root)
+    if kind == "builtin":
         cls = BUILTINS[parsed.base]
         reason = fashion_missing_reason() if parsed.base == "fashion_mnist" else None
         return DatasetInfo(
             name=parsed.base, num_classes=len(cls.CLASS_NAMES), class_names=tuple(cls.CLASS_NAMES),
             native_shape=tuple(cls.NATIVE_SHAPE), splits=dict(cls.SPLIT_SIZES), provenance=cls.PROVENANCE,
             licence=cls.LICENCE, available=reason is None, unavailable_reason=reason,
-            images_from=cls.IMAGES_FROM or parsed.base,
+            images_from=cls.IMAGES_FROM or parsed.base, version=str(cls.VERSION),
         )
+    if kind == "user":
+        # Prepared here (read, checked, written once): a bad folder or file fails validation.
+        source = user.parse(parsed.base)
+        stored, fingerprint = user.prepare(source, root)
+        return DatasetInfo(name=parsed.base, available=True, kind="user", images_from=source.name,
+                           version=fingerprint, **catalog.describe(stored, root))
+    if kind == "plugin":
+        reason = plugins.unavailable_reason(parsed.base)
+        if reason is not None:
+            return DatasetInfo(name=parsed.base, num_classes=0, class_names=(), native_shape=None, splits={},
+                               provenance="?", licence="?", available=False, unavailable_reason=reason,
+                               kind="plugin", images_from=parsed.base)
+        return DatasetInfo(name=parsed.base, available=True, kind="plugin", images_from=parsed.base,
+                           version=plugins.version(parsed.base), **plugins.describe(parsed.base, root))
     reason = catalog.unavailable_reason(parsed.base, root)
     if reason is None:
         described = catalog.describe(parsed.base, root)
-        return DatasetInfo(name=parsed.base, available=True, kind="catalog", images_from=parsed.base, **described)
+        version = catalog.prepared_dir(parsed.base, root).name
+        return DatasetInfo(name=parsed.base, available=True, kind="catalog", images_from=parsed.base,
+                           version=version, **described)
     entry = catalog.CATALOG.get(parsed.base, catalog.CatalogEntry(0, None, parsed.base, "unknown"))
     return DatasetInfo(
         name=parsed.base, num_classes=entry.num_classes, class_names=tuple(str(i) for i in range(entry.num_classes)),
         native_shape=entry.native_shape, splits={}, provenance=entry.provenance, licence=entry.licence,
         available=False, unavailable_reason=reason, kind="catalog", images_from=parsed.base,
     )
-
-
-@contextlib.contextmanager
-def _lock(root: Path, name: str):
-    """One process prepares a dataset at a time (parallel workers share the data dir)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prepare(base: str, data_dir: str | os.PathLike | None = None):
@@ -137,7 +152,7 @@ def prepare(base: str, data_dir: str | os.PathLike | None = None):
     builder = cls(data_dir=str(root))
     if builder.is_prepared():
         return builder
-    with _lock(root, cls.name):
+    with prepare_lock(root, cls.name):
         builder = cls(data_dir=str(root))
         if builder.is_prepared():
             return builder
@@ -168,24 +183,46 @@ def _read_builtin(base: str, split: str, data_dir: Path) -> dict[str, np.ndarray
     return arrays
 
 
-_BASE_CACHE: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
-_DOMAIN_CACHE: dict[tuple[str, str, InputSpec | None, str], Domain] = {}
+_BASE_CACHE: dict[tuple[str, str, str, str], dict[str, np.ndarray]] = {}
+_DOMAIN_CACHE: dict[tuple[str, str, InputSpec | None, str, str], Domain] = {}
 
 
 def clear_cache() -> None:
-    """Forget every loaded array (tests; long-lived processes that change the data dir)."""
+    """Forget every loaded array and installed plugin seen (tests; long-lived processes that
+    change the data dir or install packages)."""
     _BASE_CACHE.clear()
     _DOMAIN_CACHE.clear()
+    plugins.entry_points.cache_clear()
+    plugins.builder_class.cache_clear()
 
 
-def _read_base(base: str, split: str, root: Path) -> dict[str, np.ndarray]:
-    key = (base, split, str(root))
+def _read_base(meta: DatasetInfo, split: str, root: Path) -> dict[str, np.ndarray]:
+    # The version is part of the key: an edited user folder is a different dataset.
+    key = (meta.images_from if meta.kind == "user" else meta.name, split, str(root), meta.version)
     if key not in _BASE_CACHE:
-        if base in BUILTINS:
-            _BASE_CACHE[key] = _read_builtin(base, split, root)
+        if meta.kind == "builtin":
+            _BASE_CACHE[key] = _read_builtin(meta.name, split, root)
+        elif meta.kind == "plugin":
+            _BASE_CACHE[key] = plugins.read_split(meta.name, split, root)
+        elif meta.kind == "user":
+            source = user.parse(meta.name)
+            stored = f"{source.builder_name}/{user.config_name(source, meta.version)}"
+            _BASE_CACHE[key] = catalog.read_split(stored, split, root)
         else:
-            _BASE_CACHE[key] = catalog.read_split(base, split, root)
+            _BASE_CACHE[key] = catalog.read_split(meta.name, split, root)
     return _BASE_CACHE[key]
+
+
+def data_version(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
+    """The content version of ``name``'s base, for caches keyed by data (source models):
+    a built-in's or plugin's builder version, a user dataset's fingerprint; None for catalog
+    datasets (TFDS versions them by folder) and unknown names."""
+    parsed = parse_name(name)
+    if parsed.base in BUILTINS:
+        return str(BUILTINS[parsed.base].VERSION)
+    if user.is_user(parsed.base) or parsed.base in plugins.entry_points():
+        return info(parsed.base, data_dir).version or None
+    return None
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -210,13 +247,15 @@ def load(
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r} for dataset {name!r}{close_matches(split, SPLITS)}; use one of {', '.join(SPLITS)}")
     root = paths.data_dir(data_dir)
-    key = (parsed.name, split, spec, str(root))
+    meta = info(parsed.base, root)
+    # A user path is keyed by its absolute path and content, not by how the suite spelled it.
+    key = (parsed.name.replace(parsed.base, meta.images_from, 1) if meta.kind == "user" else parsed.name,
+           split, spec, str(root), meta.version)
     if key in _DOMAIN_CACHE:
         return _DOMAIN_CACHE[key]
-    meta = info(parsed.base, root)
     if not meta.available:
         raise DatasetUnavailable(meta.unavailable_reason)
-    arrays = _read_base(parsed.base, split, root)
+    arrays = _read_base(meta, split, root)
     num_classes, class_names = meta.num_classes, meta.class_names
     if parsed.class_range is not None:
         arrays, num_classes, class_names = _class_subset(parsed, arrays, num_classes, class_names)

@@ -1,7 +1,8 @@
 """Dataset names with a transform spec: ``BASE[@OP[=VALUE][,OP[=VALUE]]...]``.
 
 ``uci_digits@rotate=45,gaussian_noise=0.2`` is the base dataset ``uci_digits`` with two input
-ops applied in order. Input ops change images on every split; label ops perturb the labels of
+ops applied in order. The base may be the user's own data, ``folder:PATH`` or ``npz:PATH``: its
+path ends at the first ``@`` (a path with ``@`` in it is refused; ``,`` is fine). Input ops change images on every split; label ops perturb the labels of
 the train split only (they make a *source* worse on purpose, for negative-transfer studies).
 This module only parses and validates; ``benchmark.data.transforms`` applies.
 """
@@ -83,12 +84,22 @@ def parse_name(name: str) -> ParsedName:
     base, _, rest = name.strip().partition("@")
     if not base:
         raise UserError(f"dataset name {name!r} has no base before '@'; write e.g. 'uci_digits@invert'")
+    if base.partition(":")[0] in ("folder", "npz") and ("/" in rest or "\\" in rest):
+        raise UserError(
+            f"dataset name {name!r}: a '{base.partition(':')[0]}:' path may not contain '@', which starts the "
+            "transform ops; rename the folder or link to it from a path without '@'"
+        )
     ops: list[tuple[str, float | None]] = []
     if _ or rest:
         if not rest:
             raise UserError(f"dataset name {name!r} ends with '@'; add an op (one of {', '.join(OPS)}) or drop the '@'")
         for part in rest.split(","):
-            ops.append(_parse_op(name, part.strip()))
+            try:
+                ops.append(_parse_op(name, part.strip()))
+            except UserError as err:
+                if base.partition(":")[0] not in ("folder", "npz"):
+                    raise
+                raise UserError(f"{err} (a path with '@' in it cannot be named: '@' starts the ops)") from None
     if sum(OPS[op].kind == "subset" for op, _v in ops) > 1:
         raise UserError(f"dataset name {name!r} has more than one 'classes' op; give one range, e.g. '@classes=0-4'")
     label_kinds = [op for op, _v in ops if OPS[op].kind == "label"]
