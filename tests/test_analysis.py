@@ -10,12 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.analysis.stats import mean_ci, paired_bootstrap_ci, spearman_ci
+from benchmark.analysis.stats import (
+    MIN_SEEDS_FOR_VERDICT,
+    bh_qvalues,
+    mean_ci,
+    paired_t,
+    spearman_ci,
+)
 from benchmark.analysis.transfer import (
     INCONCLUSIVE,
     NEGATIVE,
     POSITIVE,
+    REFERENCE,
     cell_summary,
+    comparison_arm,
     strategy_ranking,
     transfer_table,
 )
@@ -29,19 +37,6 @@ def test_t_interval_matches_textbook_value():
     assert (est.low, est.high) == pytest.approx((2.5 - half, 2.5 + half))
 
 
-@pytest.mark.parametrize("method", ["t", "bootstrap"])
-def test_ci_covers_the_true_mean_at_about_the_nominal_rate(method):
-    rng = np.random.default_rng(123)
-    trials, n = 400 if method == "t" else 200, 10
-    covered = 0
-    for i in range(trials):
-        est = mean_ci(rng.normal(0.7, 0.05, size=n), method=method, n_bootstrap=1000, seed=i)
-        covered += est.low <= 0.7 <= est.high
-    rate = covered / trials
-    # t is exact for normal data; the percentile bootstrap under-covers a little at n=10.
-    assert (0.91 <= rate <= 0.99) if method == "t" else (0.84 <= rate <= 0.98), rate
-
-
 def test_no_interval_below_two_seeds_and_non_finite_values_dropped():
     one = mean_ci([0.5, float("nan")])
     assert one.n == 1 and one.mean == 0.5 and math.isnan(one.low) and not one.has_ci
@@ -49,15 +44,30 @@ def test_no_interval_below_two_seeds_and_non_finite_values_dropped():
     assert mean_ci([]).n == 0
 
 
-def test_paired_bootstrap_is_deterministic_and_cancels_shared_seed_noise():
+def test_paired_t_cancels_shared_seed_noise_and_matches_scipy():
+    from scipy import stats
+
     rng = np.random.default_rng(0)
     shared = rng.normal(0, 0.2, size=8)  # large seed effect common to both arms
     a, b = 0.6 + shared + 0.01, 0.6 + shared
-    est = paired_bootstrap_ci(a, b, seed=3)
-    assert est == paired_bootstrap_ci(a, b, seed=3)
-    assert est.mean == pytest.approx(0.01) and est.low == pytest.approx(0.01) and est.high == pytest.approx(0.01)
+    res = paired_t(a, b)
+    assert res.diff.mean == pytest.approx(0.01) and res.diff.low == pytest.approx(0.01)
+    assert res.diff.high == pytest.approx(0.01) and res.p < 1e-50  # a (nearly) constant nonzero difference
     unpaired_width = mean_ci(a).high - mean_ci(a).low
-    assert est.high - est.low < unpaired_width / 100
+    assert res.diff.high - res.diff.low < unpaired_width / 100
+    d = rng.normal(0.01, 0.02, size=5)
+    res = paired_t(d + 0.5, np.full(5, 0.5))
+    assert res.p == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+    assert (res.diff.low, res.diff.high) == pytest.approx((ci.low, ci.high))
+
+
+def test_bh_qvalues_match_the_textbook_step_up():
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    q = bh_qvalues(p)
+    # sorted p 0.01, 0.03, 0.04, 0.5 (m = 4): 0.04, min(0.06, 0.0533), 0.0533, 0.5
+    assert q[:4] == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    assert math.isnan(q[4])
 
 
 def test_spearman_of_a_monotone_relation_is_one():
@@ -89,7 +99,7 @@ def _grid(seeds=(0, 1, 2, 3, 4)):
 
 
 def test_ntg_sign_and_verdicts_on_a_hand_built_grid():
-    table = transfer_table(_runs(_grid()), n_bootstrap=2000).set_index("source")
+    table = transfer_table(_runs(_grid())).set_index("source")
     assert table.loc["bad", "ntg_mean"] == pytest.approx(0.10)
     assert table.loc["bad", "gain_mean"] == pytest.approx(-0.10)
     assert table.loc["bad", "verdict"] == NEGATIVE
@@ -109,9 +119,17 @@ def test_gain_is_paired_by_seed_and_unpaired_seeds_do_not_count():
     assert table.loc["bad", "acc"].n == 4
 
 
-def test_single_seed_is_called_out_not_judged():
-    table = transfer_table(_runs(_grid(seeds=(0,))))
-    assert all(v.startswith("too few paired seeds") and "n=1" in v for v in table["verdict"])
+def test_fewer_than_five_seeds_are_called_out_not_judged():
+    assert MIN_SEEDS_FOR_VERDICT == 5
+    for seeds in ((0,), (0, 1, 2), (0, 1, 2, 3)):
+        table = transfer_table(_runs(_grid(seeds=seeds)))
+        n = len(seeds)
+        assert list(table["verdict"]) == [f"too few seeds (n={n} < 5)"] * 3, seeds
+        assert table["q_value"].isna().all() and table["p_value"].isna().all()
+    # The "bad" source is 0.10 worse on every seed: clear, but 3 seeds are not enough for a verdict
+    # by default; a caller may lower the bar explicitly.
+    lowered = transfer_table(_runs(_grid(seeds=(0, 1, 2))), min_seeds=3).set_index("source")
+    assert lowered.loc["bad", "verdict"] == NEGATIVE
 
 
 def test_cell_summary_counts_diverged_and_failed_runs():
@@ -160,14 +178,30 @@ def test_accuracy_intervals_stay_within_zero_and_one():
     assert row["acc"].high == 1.0 and row["scratch_acc"].high == 1.0
 
 
-def test_a_bootstrap_only_verdict_with_three_seeds_needs_the_t_interval_to_agree():
-    # NTG per seed 0.01, 0.02, 0.09: every bootstrap resample mean is > 0, but the paired
-    # t-interval 0.04 ± 4.303·0.0436/√3 contains 0.
-    rows = [(None, "t", "scratch", "scratch", 10, s, "ok", 0.8) for s in range(3)]
-    rows += [("a", "t", "finetune_full", "finetune_full", 10, s, "ok", 0.8 - d)
-             for s, d in enumerate((0.01, 0.02, 0.09))]
-    row = transfer_table(_runs(rows), n_bootstrap=2000).iloc[0]
-    assert row["ntg_low"] > 0 and row["ntg_t"].low < 0 < row["ntg_t"].high
-    assert row["verdict"] == INCONCLUSIVE and "paired t-interval" in row["verdict_note"]
-    alone = transfer_table(_runs(rows), n_bootstrap=2000, confirm_with_t=False).iloc[0]
-    assert alone["verdict"] == NEGATIVE and alone["verdict_note"] == ""
+def test_a_raw_interval_excluding_zero_is_no_verdict_when_its_q_value_is_not_below_005():
+    # NTG per seed 0.01, 0.03, 0.005, 0.04, 0.02: paired t p = 0.031, CI wholly above 0.
+    ntg = (0.01, 0.03, 0.005, 0.04, 0.02)
+    rows = [(None, "t", "scratch", "scratch", 10, s, "ok", 0.8) for s in range(5)]
+    rows += [("a", "t", "finetune_full", "finetune_full", 10, s, "ok", 0.8 - d) for s, d in enumerate(ntg)]
+    alone = transfer_table(_runs(rows)).iloc[0]
+    assert alone["p_value"] == pytest.approx(0.0305, abs=1e-4) and alone["ntg_low"] > 0
+    assert alone["q_value"] == pytest.approx(alone["p_value"]) and alone["verdict"] == NEGATIVE
+    # Nine more sources with no effect (NTG ±0.01 around 0): among ten verdicts, q = 10 · 0.031 / 1.
+    for k in range(9):
+        rows += [(f"null{k}", "t", "finetune_full", "finetune_full", 10, s, "ok", 0.8 + d)
+                 for s, d in enumerate((0.01, -0.01, 0.02, -0.02, 0.0))]
+    table = transfer_table(_runs(rows)).set_index("source")
+    assert table.loc["a", "ntg_low"] > 0 and table.loc["a", "p_value"] < 0.05
+    assert table.loc["a", "q_value"] == pytest.approx(min(1.0, 10 * alone["p_value"]))
+    assert table.loc["a", "verdict"] == INCONCLUSIVE
+
+
+def test_source_only_is_a_reference_row_never_a_transfer_verdict():
+    assert comparison_arm("source_only", {}) is None and comparison_arm("scratch", {}) is None
+    assert comparison_arm("finetune_full", {}) == comparison_arm("dann", {"domain_weight": 1.0}) == "scratch"
+    rows = [(None, "t", "scratch", "scratch", 10, s, "ok", 0.9) for s in range(5)]
+    rows += [("a", "t", "source_only", "source_only", 10, s, "ok", 0.3 + 0.01 * s) for s in range(5)]
+    row = transfer_table(_runs(rows)).iloc[0]
+    assert row["verdict"] == REFERENCE and "no target labels" in row["verdict_note"]
+    assert row["n_pairs"] == 0 and math.isnan(row["gain_mean"]) and math.isnan(row["q_value"])
+    assert row["acc"].n == 5

@@ -24,7 +24,7 @@ SOURCES = {"font_digits": 0.06, "uci_digits_m": 0.02, EVIL: -0.12, "fashion_mnis
 TARGETS = ("uci_digits", "font_digits_m")
 STRATEGIES = {"finetune_full": 1.0, "linear_probe": 0.6}
 BUDGETS = {1: 0.35, 10: 0.72, -1: 0.93}
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -53,8 +53,8 @@ def runs_frame() -> pd.DataFrame:
                         shrink = 0.4 if lpc < 0 else 1.0
                         acc = base + noise + weight * effect * shrink + float(rng.normal(0, 0.004))
                         add(source, target, strategy, lpc, seed, "ok", float(np.clip(acc, 0, 1)))
-    add("fashion_mnist", "uci_digits", "finetune_full", 10, 3, "diverged", None, diverged_step=17)
-    add(EVIL, "uci_digits", "linear_probe", 1, 3, "failed", None, error=f"ValueError: bad {EVIL}")
+    add("fashion_mnist", "uci_digits", "finetune_full", 10, 5, "diverged", None, diverged_step=17)
+    add(EVIL, "uci_digits", "linear_probe", 1, 5, "failed", None, error=f"ValueError: bad {EVIL}")
     return pd.DataFrame(rows)
 
 
@@ -76,7 +76,7 @@ def measures_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def report_html() -> str:
     return build_report(runs_frame(), measures_frame(), title=f"demo {EVIL}",
-                        environment={"store": "results/demo.sqlite"}, n_bootstrap=2000)
+                        environment={"store": "results/demo.sqlite"})
 
 
 def test_report_is_self_contained_and_escapes_every_user_string(report_html):
@@ -103,22 +103,39 @@ def test_report_shows_verdicts_ci_and_n(report_html):
     assert verdicts[(EVIL_TEXT, "uci_digits", "finetune_full")] == "negative transfer"
     assert verdicts[("font_digits", "uci_digits", "finetune_full")] == "positive transfer"
     assert len(rows) == len(SOURCES) * len(TARGETS) * len(STRATEGIES) * len(BUDGETS)
-    assert "n=3" in report_html and "Spearman" in report_html and "Transferability scores" in report_html
+    assert "n=5" in report_html and "Spearman" in report_html and "Transferability scores" in report_html
     assert "diverged at step" in report_html and ">17<" in report_html
     assert "wall time (sum over runs)" in report_html
 
 
+def test_protocol_box_and_q_values_beside_raw_intervals(report_html):
+    box = report_html.split('id="protocol"')[1].split("</section>")[0]
+    for words in ("fixed schedule (no selection)", "0, 1, 2, 3, 4, 5", "paired Student t, 95%",
+                  "Benjamini–Hochberg", "at least 5", "source_only"):
+        assert words in box, words
+    table = report_html.split('id="verdict-table"')[1].split("</table>")[0]
+    assert "<th>q (BH)</th>" in table and "<th>p</th>" in table
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in table.split("<tr><td>")[1:]]
+    assert len(rows) == len(SOURCES) * len(TARGETS) * len(STRATEGIES) * len(BUDGETS)
+    for cells in rows:  # every cell has 5 paired seeds: a raw p and a BH q beside its interval
+        p, q = cells[10], cells[11]
+        assert re.fullmatch(r"&lt;0\.001|[01]\.\d{3}", q) and re.fullmatch(r"&lt;0\.001|[01]\.\d{3}", p), cells
+        assert "[" in cells[9] and "n=5" in cells[9]
+
+
 def test_partial_grids_render_and_say_what_is_missing():
     runs = runs_frame()
-    scratch_only = build_report(runs[runs["strategy"] == "scratch"], None, title="s", n_bootstrap=200)
+    scratch_only = build_report(runs[runs["strategy"] == "scratch"], None, title="s")
     assert "No transfer cell has finished runs yet" in scratch_only and 'id="gap"' not in scratch_only
     assert "No finished runs yet" in build_report(runs.iloc[0:0], None, title="empty")
     diverged = runs.assign(status="diverged", accuracy=None)
-    assert "No finished runs yet" in build_report(diverged, None, title="d", n_bootstrap=200)
-    one_seed = build_report(runs[runs["seed"] == 0], None, title="1", n_bootstrap=200)
-    assert "too few paired seeds for a CI (n=1)" in one_seed and "no CI" in one_seed
+    assert "No finished runs yet" in build_report(diverged, None, title="d")
+    three_seeds = build_report(runs[runs["seed"] < 3], None, title="3")
+    assert "too few seeds (n=3 &lt; 5)" in three_seeds and "negative transfer</span>" not in three_seeds
+    one_seed = build_report(runs[runs["seed"] == 0], None, title="1")
+    assert "too few seeds (n=1 &lt; 5)" in one_seed and "no CI" in one_seed
     no_scratch = runs[(runs["strategy"] != "scratch") & (runs["labels_per_class"] == 1)]
-    assert "no scratch baseline" in build_report(no_scratch, None, title="n", n_bootstrap=200)
+    assert "no comparison arm runs" in build_report(no_scratch, None, title="n")
 
 
 def _chromium(tmp_path: Path, *args: str) -> tuple[str, list[str]]:
@@ -158,7 +175,7 @@ def test_names_are_inert_even_without_csp_and_header_sort_works(report_html, tmp
     dom, console = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert console == []
     assert 'data-alerts="[control]"' in dom
-    assert 'data-seeds="3,3,2|0,0,0"' in dom  # clicked twice: descending by seed
+    assert 'data-seeds="5,5,4|0,0,0"' in dom  # clicked twice: descending by seed
 
 
 def test_report_screenshot(report_html, tmp_path):
@@ -181,35 +198,90 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store(path: Path):
-    from benchmark.cellspec import CellSpec, cell_id
+def _suite(tmp_path: Path, **changes) -> Path:
+    """The shared tiny suite (test_config.SUITE) as suites/tiny.yaml, with ``changes`` applied."""
+    import yaml
+    from test_config import SUITE
+
+    path = tmp_path / "suites" / "tiny.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump({**SUITE, **changes}, sort_keys=False))
+    return path
+
+
+def _record_grid(store, suite_file: Path, *, suite: str, offset: float = 0.0) -> int:
+    """Record made-up results for every run of a suite's real grid (no training); returns the count."""
+    from benchmark.config import load_suite
+    from benchmark.grid import build_grid
+    from benchmark.results import RunResult
+
+    grid = build_grid(load_suite(suite_file))
+    for run in grid.runs:
+        acc = 0.5 + (0.1 if run.spec.source else 0.0) + 0.01 * run.seed + offset
+        store.record(run_id=run.run_id, cell_id=run.cell_id, suite=suite, spec=run.spec,
+                     result=RunResult(seed=run.seed, status="ok", accuracy=acc), host="box",
+                     versions={"jax": "0.10.2"})
+    return len(grid.runs)
+
+
+def _store(path: Path, tmp_path: Path) -> dict[str, int]:
+    """A store holding the tiny suite's runs now, an earlier version's (train.steps 96) and a foreign run."""
+    from test_config import SUITE
+
+    from benchmark.cellspec import CellSpec, cell_id, run_id
     from benchmark.results import RunResult
     from benchmark.store import Store
 
     store = Store(path)
-    for seed in (0, 1):
-        for source, strategy, acc in ((None, "scratch", 0.5), ("font_digits", "finetune_full", 0.6),
-                                      (EVIL, "finetune_full", 0.3)):
-            spec = CellSpec(source=source, target="uci_digits", strategy=strategy, labels_per_class=10)
-            store.record(run_id=cell_id(spec, seed), cell_id=cell_id(spec, 0), suite="tiny", spec=spec,
-                         result=RunResult(seed=seed, status="ok", accuracy=acc + 0.01 * seed),
-                         host="box", versions={"jax": "0.10.2"})
+    stale = _record_grid(store, _suite(tmp_path, train={**SUITE["train"], "steps": 96}), suite="tiny", offset=0.2)
+    current = _record_grid(store, _suite(tmp_path), suite="tiny")
+    spec = CellSpec(source=EVIL, target="uci_digits", strategy="finetune_full", labels_per_class=10)
+    store.record(run_id=run_id(spec, 0), cell_id=cell_id(spec), suite=f"other {EVIL}", spec=spec,
+                 result=RunResult(seed=0, status="ok", accuracy=0.3), host="box", versions={"jax": "0.10.2"})
     store.record_measures([{"source": EVIL, "target": "uci_digits", "measure": "leep", "value": -2.0,
                             "space": "features", "seed": 0}])
     store.close()
+    return {"current": current, "stale": stale, "foreign": 1}
 
 
-def test_tbench_report_from_a_suite_file_and_from_a_store(tmp_path, monkeypatch):
+def test_tbench_report_from_a_suite_file_pools_only_its_current_cells(tmp_path, monkeypatch):
+    import json
+
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "suites").mkdir()
-    (tmp_path / "suites" / "tiny.yaml").write_text("name: tiny\n")
-    _store(tmp_path / "results" / "tiny.sqlite")
-    args = _parser().parse_args(["report", "suites/tiny.yaml", "--n-bootstrap", "200"])
+    counts = _store(tmp_path / "results" / "tiny.sqlite", tmp_path)
+    args = _parser().parse_args(["report", "suites/tiny.yaml", "--json", "out/v.json"])
     assert args.func(args) == 0
     html = (tmp_path / "reports" / "tiny.html").read_text()
-    assert "negative transfer" in html and EVIL not in html and EVIL_TEXT in html
-    args = _parser().parse_args(["report", "results/tiny.sqlite", "-o", "out/x.html", "--n-bootstrap", "200"])
-    assert args.func(args) == 0 and (tmp_path / "out" / "x.html").stat().st_size > 10_000
+    data = json.loads((tmp_path / "out" / "v.json").read_text())
+    assert {i["kind"]: i["runs"] for i in data["ignored_runs"]} == {"stale": counts["stale"], "foreign": 1}
+    assert "from an earlier version of this suite" in html and f"{counts['stale']} runs stale" in html
+    verdicts = data["verdicts"]
+    assert len(verdicts) == 2  # finetune_partial(k=2) at 5/class and at all labels
+    for v in verdicts:
+        assert v["n"] == 2 and v["verdict"] == "too few seeds (n=2 < 5)" and v["q_value"] is None
+        assert v["mean_gain"] == pytest.approx(0.1) and v["ntg"] == pytest.approx(-0.1)
+        assert v["interval_method"] == "paired Student t, 95%" and v["params"] == {"k": 2, "copy_blocks": -1}
+        assert v["selection_rule"] == "fixed schedule (no selection)" and v["comparison_arm"] == "scratch"
+        assert v["interval_low"] == pytest.approx(-0.1) and v["interval_high"] == pytest.approx(-0.1)
+    assert data["protocol"]["seeds"] == [0, 1] and data["protocol"]["min_seeds_for_verdict"] == 5
+    assert EVIL not in html  # the foreign run is not in the page at all
+
+
+def test_tbench_report_from_a_bare_store_shows_same_label_cells_apart(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    _store(tmp_path / "results" / "tiny.sqlite", tmp_path)
+    args = _parser().parse_args(["report", "results/tiny.sqlite", "-o", "out/x.html", "--json", "out/x.json",
+                                 "--n-bootstrap", "200"])
+    assert args.func(args) == 0
+    html = (tmp_path / "out" / "x.html").read_text()
+    assert EVIL not in html and EVIL_TEXT in html
+    verdicts = json.loads((tmp_path / "out" / "x.json").read_text())["verdicts"]
+    tiny_rows = [v for v in verdicts if v["source"] == "font_digits"]
+    assert len(tiny_rows) == 4 and sorted(v["variant"] for v in tiny_rows) == ["train.steps=48"] * 2 + ["train.steps=96"] * 2
+    assert all(v["n"] == 2 for v in tiny_rows)  # each version paired with its own scratch, never pooled
+    assert "[train.steps=96]" in html and "[train.steps=48]" in html
 
 
 def test_tbench_report_user_errors_name_the_file(tmp_path, monkeypatch):

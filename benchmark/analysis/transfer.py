@@ -1,40 +1,93 @@
-"""Transfer statistics per cell: accuracy, gain over scratch, negative transfer gap, rankings.
+"""Transfer statistics per cell: accuracy, gain over the comparison arm, NTG, q-values, verdicts.
 
-Input is the store's runs frame (``Store.runs_frame()``, columns in docs/ARCHITECTURE.md); only
-``source, target, strategy, strategy_label, labels_per_class, seed, status, accuracy`` are read.
-A *cell* is ``(source, target, strategy_label, labels_per_class)``; its runs differ by seed.
+Input is the store's runs frame (``Store.runs_frame()``, columns in docs/ARCHITECTURE.md). A
+*cell* is one ``cell_id`` (the content address of its full resolved config without the seed,
+see :mod:`benchmark.analysis.cells`); its runs differ by seed. Display labels (source, target,
+strategy label, budget) are shown, never grouped on.
 
 Definitions (DESIGN.md § Metrics):
 
-* gain = acc(strategy) − acc(scratch), paired by seed on the same target and budget.
-* NTG (negative transfer gap; Wang et al., "Characterizing and Avoiding Negative Transfer",
-  CVPR 2019, §3) = err(S→T) − err(∅→T), with ∅ = ``scratch`` at the same budget, so
-  NTG = −gain per seed. NTG > 0 is negative transfer.
-* verdict: ``negative transfer`` only when the whole paired-bootstrap 95% CI of NTG is above 0,
-  ``positive transfer`` when it is wholly below 0, ``inconclusive`` when it contains 0. By
-  default the paired t-interval must agree too: the percentile bootstrap under-covers with the
-  few seeds a grid affords (see :func:`transfer_verdict`).
+* gain = acc(strategy) − acc(arm), paired by seed: the arm is the strategy's comparison arm
+  (:func:`comparison_arm`, ``scratch``) on the same target, budget, seed, selection rule,
+  input, backbone and target schedule.
+* NTG (negative transfer gap; Wang et al., CVPR 2019, §3) = err(S→T) − err(∅→T) = −gain per
+  seed. NTG > 0 is negative transfer.
+* interval: the paired Student-t 95% CI of the per-seed differences, and the two-sided t
+  p-value (:mod:`benchmark.analysis.stats`); q-values by Benjamini–Hochberg across every
+  verdict of one table (one report).
+* verdict: with at least ``MIN_SEEDS_FOR_VERDICT`` paired seeds, ``negative transfer`` when
+  q < 0.05 and the raw NTG CI lies wholly above 0, ``positive transfer`` when q < 0.05 and it
+  lies wholly below 0, ``inconclusive`` otherwise; ``too few seeds (n=3 < 5)`` with fewer
+  seeds. A strategy without a comparison arm at the same label budget (``source_only`` uses
+  no target labels) gets a *reference* row: its numbers, no verdict.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.stats import N_BOOTSTRAP, Estimate, mean_ci, paired_bootstrap_ci
+from benchmark.analysis.cells import (
+    DISPLAY_KEYS,
+    arm_context,
+    selection_rule,
+    strategy_params,
+    variants,
+)
+from benchmark.analysis.stats import (
+    FDR,
+    INTERVAL_METHOD,
+    MIN_SEEDS_FOR_VERDICT,
+    NO_ESTIMATE,
+    Estimate,
+    bh_qvalues,
+    mean_ci,
+    paired_t,
+)
 
 SCRATCH = "scratch"
-CELL_KEYS = ["source", "target", "strategy_label", "labels_per_class"]
+CELL_KEYS = ["cell_id"]
+PAIR_KEYS = ["target", "labels_per_class", "selection_rule", "context", "seed"]
 
 NEGATIVE = "negative transfer"
 POSITIVE = "positive transfer"
 INCONCLUSIVE = "inconclusive"
-NO_BASELINE = "no scratch baseline"
-TOO_FEW = "too few paired seeds for a CI"
+NO_BASELINE = "no comparison arm runs"
+REFERENCE = "reference (not a verdict)"
+TOO_FEW = "too few seeds"
 
 _REQUIRED = ["source", "target", "strategy", "strategy_label", "labels_per_class", "seed", "status", "accuracy"]
+
+
+def too_few(n: int) -> str:
+    """``too few seeds (n=3 < 5)``."""
+    return f"{TOO_FEW} (n={n} < {MIN_SEEDS_FOR_VERDICT})"
+
+
+def comparison_arm(strategy_name: str, params: Mapping[str, Any] | None = None) -> str | None:
+    """The strategy whose paired difference with ``strategy_name`` is its transfer effect.
+
+    ``scratch`` (same target, budget and schedule, no source) for every built-in that trains
+    on the target's labelled budget. ``None`` for ``scratch`` itself and for ``source_only``:
+    it uses no target labels at any budget, so comparing it with scratch trained on the
+    budget's labels mixes a label budget into the "transfer" effect; its rows are references.
+    The strategies' own declarations (``comparison_arm``) replace this table when present.
+    """
+    del params  # declared arms do not depend on parameters yet
+    if strategy_name in (SCRATCH, "source_only"):
+        return None
+    return SCRATCH
+
+
+def _no_arm_reason(strategy_name: str) -> str:
+    if strategy_name == "source_only":
+        return ("source_only uses no target labels; scratch at this budget trains on the labels, "
+                "so the difference is not a transfer effect")
+    return f"{strategy_name} declares no comparison arm"
 
 
 def format_budget(labels_per_class: int) -> str:
@@ -53,7 +106,13 @@ def budget_sort_key(labels_per_class: int) -> float:
 
 
 def check_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Validate the columns this module reads; return a copy with ``source`` None → ``""``."""
+    """Validate the columns this module reads; return a copy with the derived columns added.
+
+    ``source`` None → ``""``. Added when missing: ``cell_id`` (from the display keys, for
+    constructed frames without one), ``config`` and ``extras`` (``{}``). Always derived:
+    ``selection_rule``, ``context`` (:func:`~benchmark.analysis.cells.arm_context`),
+    ``variant`` (what tells apart cells sharing a display label).
+    """
     missing = [c for c in _REQUIRED if c not in runs.columns]
     if missing:
         raise ValueError(f"runs frame lacks columns {missing}; expected Store.runs_frame() columns")
@@ -61,51 +120,81 @@ def check_runs(runs: pd.DataFrame) -> pd.DataFrame:
     out["source"] = out["source"].astype(object).where(out["source"].notna(), "")
     out["labels_per_class"] = out["labels_per_class"].astype(int)
     out["accuracy"] = pd.to_numeric(out["accuracy"], errors="coerce")
+    for col in ("config", "extras"):
+        if col not in out.columns:
+            out[col] = [{} for _ in range(len(out))]
+    if "cell_id" not in out.columns:
+        out["cell_id"] = ["|".join(map(str, key)) for key in out[DISPLAY_KEYS].itertuples(index=False)]
+    out["selection_rule"] = [selection_rule(e) for e in out["extras"]]
+    out["context"] = [arm_context(c) for c in out["config"]]
+    found = variants(out) if len(out) else {}
+    out["variant"] = out["cell_id"].map(found).fillna("")
     return out
 
 
 def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Finished runs with a finite accuracy (diverged and failed runs are excluded from statistics)."""
-    r = check_runs(runs)
+    r = runs if "variant" in runs.columns else check_runs(runs)
     return r[(r["status"] == "ok") & np.isfinite(r["accuracy"])]
 
 
-def cell_summary(runs: pd.DataFrame, *, method: str = "t") -> pd.DataFrame:
-    """One row per cell: mean target accuracy with 95% CI over seeds (t-interval clipped to [0, 1]).
+def _first(group: pd.DataFrame) -> dict[str, Any]:
+    r = group.iloc[0]
+    return {"source": r["source"], "target": r["target"], "strategy": r["strategy"],
+            "strategy_label": r["strategy_label"], "labels_per_class": int(r["labels_per_class"]),
+            "variant": r["variant"], "selection_rule": r["selection_rule"],
+            "params": strategy_params(r["config"])}
 
-    Columns: ``source, target, strategy, strategy_label, labels_per_class, acc (Estimate),
-    acc_mean, acc_low, acc_high, n`` (seeds with an accuracy), ``n_runs, n_diverged, n_failed``.
+
+def display_label(strategy_label: str, variant: str) -> str:
+    """``finetune_full [train.steps=96]``: the label, plus what tells same-label cells apart."""
+    return f"{strategy_label} [{variant}]" if variant else strategy_label
+
+
+def cell_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (``cell_id``): mean target accuracy with its t-CI over seeds, clipped to [0, 1].
+
+    Columns: ``cell_id, source, target, strategy, strategy_label, labels_per_class, variant,
+    selection_rule, params, acc (Estimate), acc_mean, acc_low, acc_high, n`` (seeds with an
+    accuracy), ``n_runs, n_diverged, n_failed``.
     """
     r = check_runs(runs)
     rows = []
-    for key, group in r.groupby(CELL_KEYS, sort=True):
+    for cell_id, group in r.groupby("cell_id", sort=False):
         ok = group[(group["status"] == "ok") & np.isfinite(group["accuracy"])]
-        est = clip_accuracy(mean_ci(ok["accuracy"].to_numpy(), method=method))
+        est = clip_accuracy(mean_ci(ok["accuracy"].to_numpy()))
         rows.append({
-            **dict(zip(CELL_KEYS, key, strict=True)),
-            "strategy": group["strategy"].iloc[0],
+            "cell_id": cell_id, **_first(group),
             "acc": est, "acc_mean": est.mean, "acc_low": est.low, "acc_high": est.high, "n": est.n,
             "n_runs": len(group),
             "n_diverged": int((group["status"] == "diverged").sum()),
             "n_failed": int((group["status"] == "failed").sum()),
         })
-    return pd.DataFrame(rows, columns=[*CELL_KEYS, "strategy", "acc", "acc_mean", "acc_low", "acc_high",
-                                       "n", "n_runs", "n_diverged", "n_failed"])
+    columns = ["cell_id", *DISPLAY_KEYS, "strategy", "variant", "selection_rule", "params", "acc",
+               "acc_mean", "acc_low", "acc_high", "n", "n_runs", "n_diverged", "n_failed"]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.sort_values(["source", "target", "strategy_label", "labels_per_class", "variant"],
+                           kind="stable").reset_index(drop=True)
 
 
 def paired_with_scratch(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every finished non-scratch run next to the scratch run of the same (target, budget, seed).
+    """Every finished run that has a comparison arm, next to the arm's run of the same seed.
 
-    Columns: ``source, target, strategy, strategy_label, labels_per_class, seed, accuracy,
-    scratch_accuracy`` (NaN when that seed has no finished scratch run).
+    The arm's run shares target, budget, seed, selection rule and :func:`arm_context`. Columns:
+    ``cell_id, source, target, strategy, strategy_label, labels_per_class, variant,
+    selection_rule, seed, accuracy, scratch_accuracy`` (NaN when that seed has no finished arm
+    run). Strategies without an arm (:func:`comparison_arm` is None) are left out.
     """
-    ok = ok_runs(runs)
+    ok = ok_runs(check_runs(runs))
     scratch = (ok[ok["strategy"] == SCRATCH]
-               .groupby(["target", "labels_per_class", "seed"], as_index=False)["accuracy"].mean()
+               .groupby(PAIR_KEYS, as_index=False)["accuracy"].mean()
                .rename(columns={"accuracy": "scratch_accuracy"}))
-    transfer = ok[ok["strategy"] != SCRATCH]
-    cols = [*CELL_KEYS, "strategy", "seed", "accuracy"]
-    return transfer[cols].merge(scratch, on=["target", "labels_per_class", "seed"], how="left")
+    has_arm = [comparison_arm(s, strategy_params(c)) == SCRATCH for s, c in zip(ok["strategy"], ok["config"],
+                                                                                 strict=True)]
+    transfer = ok[np.asarray(has_arm, dtype=bool)]
+    cols = ["cell_id", *DISPLAY_KEYS, "strategy", "variant", "selection_rule", "context", "seed", "accuracy"]
+    out = transfer[cols].merge(scratch, on=PAIR_KEYS, how="left")
+    return out.drop(columns="context")
 
 
 def clip_accuracy(est: Estimate) -> Estimate:
@@ -115,68 +204,78 @@ def clip_accuracy(est: Estimate) -> Estimate:
     return Estimate(est.mean, max(est.low, 0.0), min(est.high, 1.0), est.n)
 
 
-def _side(ci: Estimate) -> str:
-    if ci.low > 0:
+def transfer_verdict(ntg: Estimate, q_value: float, *, min_seeds: int = MIN_SEEDS_FOR_VERDICT) -> str:
+    """The verdict of one cell from its NTG interval and its BH q-value.
+
+    ``negative transfer``: q < 0.05 and the raw 95% NTG CI wholly above 0; ``positive
+    transfer``: q < 0.05 and the CI wholly below 0; ``inconclusive`` otherwise. Fewer than
+    ``min_seeds`` paired seeds: ``too few seeds (n=k < min)``; none: no comparison arm runs.
+    """
+    if ntg.n == 0:
+        return NO_BASELINE
+    if ntg.n < min_seeds or not ntg.has_ci:
+        return f"{TOO_FEW} (n={ntg.n} < {min_seeds})"
+    significant = math.isfinite(q_value) and q_value < FDR
+    if significant and ntg.low > 0:
         return NEGATIVE
-    if ci.high < 0:
+    if significant and ntg.high < 0:
         return POSITIVE
     return INCONCLUSIVE
 
 
-def transfer_verdict(ntg: Estimate, ntg_t: Estimate | None = None) -> tuple[str, str]:
-    """(verdict, note): negative / positive transfer only when the whole NTG CI is on one side of 0.
+TABLE_COLUMNS = ["cell_id", *DISPLAY_KEYS, "strategy", "variant", "selection_rule", "params", "arm",
+                 "acc", "scratch_acc", "gain", "ntg", "p_value", "q_value", "verdict", "verdict_note",
+                 "n_pairs", "interval_method", "gain_mean", "gain_low", "gain_high",
+                 "ntg_mean", "ntg_low", "ntg_high"]
 
-    ntg: the paired-bootstrap CI. ntg_t: optionally the paired Student-t CI of the same
-    differences; when given, a side is called only if both intervals agree. Why: with few seeds
-    the percentile bootstrap under-covers (measured here on normal differences: ~74% coverage at
-    n=3, ~84% at n=5, ~89% at n=10 for a nominal 95%), while the t-interval keeps ~95%.
-    The note says when the two disagree.
+
+def transfer_table(runs: pd.DataFrame, *, min_seeds: int = MIN_SEEDS_FOR_VERDICT) -> pd.DataFrame:
+    """One row per non-scratch cell: accuracy, paired gain and NTG, p, BH q-value and verdict.
+
+    Columns: :data:`TABLE_COLUMNS`. ``acc``: t-CI over the cell's seeds; ``scratch_acc``: over
+    the paired seeds; ``gain``/``ntg``: paired Student-t CI of the per-seed differences (NTG the
+    same interval negated); ``p_value``: two-sided paired t p (NaN below ``min_seeds``, and for
+    reference rows); ``q_value``: Benjamini–Hochberg over every row with a p-value in this
+    table. Reference rows (no comparison arm) carry ``arm = ""`` and ``verdict = REFERENCE``.
     """
-    if ntg.n == 0:
-        return NO_BASELINE, ""
-    if not ntg.has_ci:
-        return f"{TOO_FEW} (n={ntg.n})", ""
-    side = _side(ntg)
-    if ntg_t is None or not ntg_t.has_ci or side == INCONCLUSIVE or _side(ntg_t) == side:
-        return side, ""
-    return INCONCLUSIVE, (f"the bootstrap CI alone says {side}, but the paired t-interval "
-                          f"[{ntg_t.low:.3f}, {ntg_t.high:.3f}] contains 0 (n={ntg.n})")
-
-
-def transfer_table(runs: pd.DataFrame, *, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
-                   confirm_with_t: bool = True) -> pd.DataFrame:
-    """One row per non-scratch cell: accuracy, gain over scratch and NTG with paired 95% CIs.
-
-    Columns: ``source, target, strategy, strategy_label, labels_per_class, acc (Estimate, t-CI over
-    seeds), scratch_acc (Estimate over the paired seeds), gain (Estimate, paired bootstrap),
-    ntg (Estimate, the same bootstrap resamples negated: err = 1 − acc), ntg_t (Estimate, paired
-    t-interval), verdict, verdict_note, n_pairs, gain_mean, gain_low, gain_high, ntg_mean,
-    ntg_low, ntg_high``. ``confirm_with_t``: call a side only when the paired t-interval agrees
-    with the bootstrap one (see :func:`transfer_verdict`); False = the bootstrap CI alone.
-    """
-    pairs = paired_with_scratch(runs)
+    r = check_runs(runs)
+    pairs = paired_with_scratch(r)
     rows = []
-    for key, group in pairs.groupby(CELL_KEYS, sort=True):
-        paired = group[np.isfinite(group["scratch_accuracy"])]
-        gain = paired_bootstrap_ci(paired["accuracy"].to_numpy(), paired["scratch_accuracy"].to_numpy(),
-                                   n_bootstrap=n_bootstrap, seed=seed)
-        ntg = Estimate(-gain.mean, -gain.high, -gain.low, gain.n)
-        ntg_t = mean_ci((paired["scratch_accuracy"] - paired["accuracy"]).to_numpy())
-        verdict, note = transfer_verdict(ntg, ntg_t if confirm_with_t else None)
-        rows.append({
-            **dict(zip(CELL_KEYS, key, strict=True)),
-            "strategy": group["strategy"].iloc[0],
-            "acc": clip_accuracy(mean_ci(group["accuracy"].to_numpy())),
-            "scratch_acc": clip_accuracy(mean_ci(paired["scratch_accuracy"].to_numpy())),
-            "gain": gain, "ntg": ntg, "ntg_t": ntg_t, "verdict": verdict, "verdict_note": note,
-            "n_pairs": gain.n,
-            "gain_mean": gain.mean, "gain_low": gain.low, "gain_high": gain.high,
-            "ntg_mean": ntg.mean, "ntg_low": ntg.low, "ntg_high": ntg.high,
-        })
-    columns = [*CELL_KEYS, "strategy", "acc", "scratch_acc", "gain", "ntg", "ntg_t", "verdict",
-               "verdict_note", "n_pairs",
-               "gain_mean", "gain_low", "gain_high", "ntg_mean", "ntg_low", "ntg_high"]
-    return pd.DataFrame(rows, columns=columns)
+    for cell_id, group in r[r["strategy"] != SCRATCH].groupby("cell_id", sort=False):
+        info = _first(group)
+        ok = group[(group["status"] == "ok") & np.isfinite(group["accuracy"])]
+        arm = comparison_arm(info["strategy"], info["params"])
+        acc = clip_accuracy(mean_ci(ok["accuracy"].to_numpy()))
+        row = {"cell_id": cell_id, **info, "arm": arm or "", "acc": acc, "interval_method": INTERVAL_METHOD}
+        if arm is None:
+            rows.append({**row, "scratch_acc": NO_ESTIMATE, "gain": NO_ESTIMATE, "ntg": NO_ESTIMATE,
+                         "p_value": math.nan, "verdict": REFERENCE,
+                         "verdict_note": _no_arm_reason(info["strategy"]), "n_pairs": 0})
+            continue
+        paired = pairs[(pairs["cell_id"] == cell_id) & np.isfinite(pairs["scratch_accuracy"])]
+        result = paired_t(paired["accuracy"].to_numpy(), paired["scratch_accuracy"].to_numpy())
+        gain = result.diff
+        rows.append({**row, "scratch_acc": clip_accuracy(mean_ci(paired["scratch_accuracy"].to_numpy())),
+                     "gain": gain, "ntg": gain.negated(),
+                     "p_value": result.p if gain.n >= min_seeds else math.nan,
+                     "verdict_note": "", "n_pairs": gain.n})
+    out = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c != "q_value"])
+    out["q_value"] = bh_qvalues(out["p_value"].to_numpy(float)) if len(out) else []
+    out["verdict"] = [v if v == REFERENCE else transfer_verdict(ntg, q, min_seeds=min_seeds)
+                      for v, ntg, q in zip(out["verdict"], out["ntg"], out["q_value"], strict=True)]
+    for name in ("gain", "ntg"):
+        out[f"{name}_mean"] = [e.mean for e in out[name]]
+        out[f"{name}_low"] = [e.low for e in out[name]]
+        out[f"{name}_high"] = [e.high for e in out[name]]
+    out = out[TABLE_COLUMNS]
+    return out.sort_values(["source", "target", "strategy_label", "labels_per_class", "variant"],
+                           kind="stable").reset_index(drop=True)
+
+
+def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
+    """``{verdict: count}`` with every "too few seeds (…)" counted under one key."""
+    keys = [TOO_FEW if str(v).startswith(TOO_FEW) else v for v in table["verdict"]]
+    return {k: keys.count(k) for k in dict.fromkeys(keys)}
 
 
 def strategy_ranking(runs: pd.DataFrame, *, by_budget: bool = False) -> pd.DataFrame:
@@ -184,23 +283,26 @@ def strategy_ranking(runs: pd.DataFrame, *, by_budget: bool = False) -> pd.DataF
 
     A problem is a ``(source, target, labels_per_class)`` triple; source-free cells (``scratch``)
     of the same target and budget compete in every source's problem. Problems with fewer than two
-    strategies are skipped. Columns: ``[labels_per_class,] strategy_label, mean_rank (Estimate,
-    t-CI over problems), mean_rank_value, n_problems, wins`` (problems ranked first, ties
-    included), sorted best first.
+    strategies are skipped. A strategy is its display label plus what tells same-label cells
+    apart. Columns: ``[labels_per_class,] strategy_label, mean_rank (Estimate, t-CI over
+    problems), mean_rank_value, n_problems, wins`` (problems ranked first, ties included),
+    sorted best first.
     """
     cells = cell_summary(runs)
-    cells = cells[cells["n"] > 0]
+    cells = cells[cells["n"] > 0].assign(
+        name=[display_label(s, v) for s, v in zip(cells["strategy_label"], cells["variant"], strict=True)]
+        if len(cells) else [])
     sourced = cells[cells["source"] != ""]
     sourceless = cells[cells["source"] == ""]
     ranks = []
     for (source, target, lpc), group in sourced.groupby(["source", "target", "labels_per_class"]):
         rivals = sourceless[(sourceless["target"] == target) & (sourceless["labels_per_class"] == lpc)]
         problem = pd.concat([group, rivals])
-        if problem["strategy_label"].nunique() < 2:
+        if problem["name"].nunique() < 2:
             continue
         rank = problem["acc_mean"].rank(ascending=False, method="average")
         best = problem["acc_mean"].max()
-        for label, value, acc in zip(problem["strategy_label"], rank, problem["acc_mean"], strict=True):
+        for label, value, acc in zip(problem["name"], rank, problem["acc_mean"], strict=True):
             ranks.append({"source": source, "target": target, "labels_per_class": lpc,
                           "strategy_label": label, "rank": float(value), "win": bool(acc == best)})
     group_keys = (["labels_per_class"] if by_budget else []) + ["strategy_label"]
@@ -216,10 +318,9 @@ def strategy_ranking(runs: pd.DataFrame, *, by_budget: bool = False) -> pd.DataF
                      "mean_rank_value": est.mean, "n_problems": est.n,
                      "wins": int(group["win"].sum())})
     out = pd.DataFrame(rows, columns=columns)
-    sort = (["labels_per_class"] if by_budget else []) + ["mean_rank_value", "strategy_label"]
     if by_budget:
         out = out.assign(_b=out["labels_per_class"].map(budget_sort_key))
         out = out.sort_values(["_b", "mean_rank_value", "strategy_label"]).drop(columns="_b")
     else:
-        out = out.sort_values(sort)
+        out = out.sort_values(["mean_rank_value", "strategy_label"])
     return out.reset_index(drop=True)

@@ -159,6 +159,9 @@ def gain_points(transfer: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
     """
     means = mean_measures(measures)
     t = transfer[np.isfinite(transfer["gain_mean"].astype(float))]
+    if "variant" in t.columns:  # cells sharing a label stay apart (one identity per cell)
+        t = t.assign(strategy_label=[f"{s} [{v}]" if v else s
+                                     for s, v in zip(t["strategy_label"], t["variant"], strict=True)])
     cols = ["source", "target", "strategy_label", "labels_per_class", "gain_mean", "gain_low",
             "gain_high", "n_pairs"]
     per_budget = t[cols].assign(budget=t["labels_per_class"].map(format_budget))

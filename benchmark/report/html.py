@@ -25,21 +25,26 @@ import pandas as pd
 from markupsafe import Markup
 
 from benchmark.analysis import GAP_MEASURES, TRANSFERABILITY_MEASURES
-from benchmark.analysis.stats import CHANCE_P, N_BOOTSTRAP, Estimate, mean_ci
+from benchmark.analysis.stats import CHANCE_P, Estimate, mean_ci
 from benchmark.analysis.transfer import (
     NEGATIVE,
+    POSITIVE,
+    REFERENCE,
     budget_sort_key,
     cell_summary,
     check_runs,
+    display_label,
     format_budget,
     strategy_ranking,
     transfer_table,
+    verdict_counts,
 )
 from benchmark.analysis.transferability import (
     ALL_BUDGETS,
     correlate_with_gains,
     gain_points,
 )
+from benchmark.analysis.verdicts import protocol
 from benchmark.report import plots, speed
 
 SORT_JS = """
@@ -87,6 +92,13 @@ def _est(e: Estimate, digits: int = 3) -> dict[str, Any]:
             "sort": "" if math.isnan(e.mean) else repr(e.mean)}
 
 
+def _p(x: Any) -> str:
+    """A p- or q-value: ``0.031``, ``<0.001``, or ``—``."""
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return "<0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
 def _budget_sort(labels_per_class: int) -> int:
     """A numeric data-sort key for budgets (``all`` last)."""
     return 10**9 if int(labels_per_class) < 0 else int(labels_per_class)
@@ -102,9 +114,13 @@ def _matrices(table: pd.DataFrame) -> list[dict[str, Any]]:
     finite = table["gain_mean"].astype(float)
     scale = float(np.nanmax(np.abs(finite))) if finite.notna().any() else 0.0
     budgets = sorted(table["labels_per_class"].unique(), key=budget_sort_key)
-    for label in sorted(table["strategy_label"].unique()):
+    table = table.assign(name=[display_label(s, v) for s, v in zip(table["strategy_label"], table["variant"],
+                                                                   strict=True)])
+    rules = sorted(table["selection_rule"].unique())
+    for label, rule in sorted({(n, r) for n, r in zip(table["name"], table["selection_rule"], strict=True)}):
         for lpc in budgets:
-            sub = table[(table["strategy_label"] == label) & (table["labels_per_class"] == lpc)]
+            sub = table[(table["name"] == label) & (table["labels_per_class"] == lpc)
+                        & (table["selection_rule"] == rule)]
             if sub.empty:
                 continue
             sources, targets = sorted(sub["source"].unique()), sorted(sub["target"].unique())
@@ -121,9 +137,11 @@ def _matrices(table: pd.DataFrame) -> list[dict[str, Any]]:
                     row.append({"gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "acc": _est(r["acc"]),
                                 "scratch": _est(r["scratch_acc"]),
                                 "verdict": r["verdict"] + (f" ({r['verdict_note']})" if r["verdict_note"] else ""),
+                                "q": _p(r["q_value"]),
                                 "negative": r["verdict"] == NEGATIVE, "style": f"background:{bg};color:{fg}"})
                 grid.append({"source": source, "cells": row})
-            out.append({"strategy": label, "budget": format_budget(lpc), "targets": targets, "rows": grid})
+            out.append({"strategy": label + (f" · {rule}" if len(rules) > 1 else ""),
+                        "budget": format_budget(lpc), "targets": targets, "rows": grid})
     return out
 
 
@@ -144,7 +162,8 @@ def _runs_rows(runs: pd.DataFrame) -> list[dict[str, Any]]:
         acc = r["accuracy"]
         rows.append({
             "run_id": r.get("run_id", ""), "source": _name(r["source"]), "target": r["target"],
-            "strategy": r["strategy_label"], "budget": format_budget(r["labels_per_class"]),
+            "strategy": display_label(r["strategy_label"], r.get("variant", "") or ""),
+            "budget": format_budget(r["labels_per_class"]),
             "budget_sort": _budget_sort(r["labels_per_class"]), "seed": int(r["seed"]),
             "status": r["status"], "accuracy": _fmt(acc, 4),
             "wall_s": _fmt(r.get("wall_s"), 1), "compile_s": _fmt(r.get("compile_s"), 1),
@@ -228,22 +247,28 @@ def build_report(
     *,
     title: str,
     environment: Mapping[str, str] | None = None,
-    n_bootstrap: int = N_BOOTSTRAP,
-    seed: int = 0,
     bench: Sequence[Mapping[str, Any]] = (),
+    ignored: Sequence[Mapping[str, Any]] = (),
+    table: pd.DataFrame | None = None,
+    n_bootstrap: int | None = None,
+    seed: int | None = None,
 ) -> str:
     """Render the report as one HTML string.
 
     runs: ``Store.runs_frame()`` columns (at least ``source, target, strategy, strategy_label,
-    labels_per_class, seed, status, accuracy``). measures: ``Store.measures_frame()`` or None;
-    the gap/transferability sections appear only when it has rows. environment: extra
-    ``{label: value}`` lines (store path, suite file, ...). ``n_bootstrap``/``seed`` fix the
-    paired bootstrap so the same store always renders the same numbers. bench: results of
-    ``tbench bench`` (``speed.load_bench``) for the Speed section; no section when empty.
+    labels_per_class, seed, status, accuracy``), already restricted to the cells being reported
+    (``tbench report SUITE`` leaves out stale and foreign runs and passes their counts as
+    ``ignored``: ``[{"kind", "runs", "reason"}]``). measures: ``Store.measures_frame()`` or
+    None; the gap/transferability sections appear only when it has rows. environment: extra
+    ``{label: value}`` lines (store path, suite file, ...). bench: results of ``tbench bench``
+    (``speed.load_bench``) for the Speed section; no section when empty. table: a precomputed
+    ``transfer_table(runs)`` (the JSON export shares it). ``n_bootstrap``/``seed``: accepted
+    and ignored (the report no longer bootstraps; kept so old callers still work).
     """
+    del n_bootstrap, seed
     runs = check_runs(runs)
     cells = cell_summary(runs)
-    table = transfer_table(runs, n_bootstrap=n_bootstrap, seed=seed)
+    table = transfer_table(runs) if table is None else table
     measures = measures if measures is not None and len(measures) else None
     gap_section = None
     if measures is not None and len(table):
@@ -264,27 +289,40 @@ def build_report(
     verdict_rows = []
     for _, r in table.sort_values("ntg_mean", ascending=False, na_position="last").iterrows():
         verdict_rows.append({"source": r["source"], "target": r["target"], "strategy": r["strategy_label"],
+                             "variant": r["variant"], "params": ", ".join(f"{k}={v}" for k, v in
+                                                                          sorted((r["params"] or {}).items())),
                              "budget": format_budget(r["labels_per_class"]),
                              "budget_sort": _budget_sort(r["labels_per_class"]),
+                             "rule": r["selection_rule"], "arm": r["arm"] or "—",
                              "acc": _est(r["acc"]), "scratch": _est(r["scratch_acc"]),
-                             "gain": _est(r["gain"]), "ntg": _est(r["ntg"]), "ntg_t": _est(r["ntg_t"]),
+                             "gain": _est(r["gain"]), "ntg": _est(r["ntg"]),
+                             "p": _p(r["p_value"]), "q": _p(r["q_value"]),
+                             "p_sort": "" if not math.isfinite(r["p_value"]) else repr(r["p_value"]),
+                             "q_sort": "" if not math.isfinite(r["q_value"]) else repr(r["q_value"]),
                              "verdict": r["verdict"], "note": r["verdict_note"],
-                             "negative": r["verdict"] == NEGATIVE})
+                             "negative": r["verdict"] == NEGATIVE, "positive": r["verdict"] == POSITIVE,
+                             "reference": r["verdict"] == REFERENCE})
     counts = runs["status"].value_counts().to_dict()
     problems = runs[runs["status"] != "ok"]
+    named = cells.assign(strategy_label=[display_label(s, v) for s, v in
+                                         zip(cells["strategy_label"], cells["variant"], strict=True)])
     context = {
         "title": title,
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "n_runs": len(runs), "counts": sorted(counts.items()), "n_cells": len(cells),
         "seeds": sorted({int(s) for s in runs["seed"]}),
+        "protocol": protocol(table, runs),
+        "ignored": [dict(i) for i in ignored],
         "verdict_rows": verdict_rows,
+        "verdict_counts": sorted(verdict_counts(table).items()) if len(table) else [],
         "n_negative": sum(r["negative"] for r in verdict_rows),
-        "matrices": _matrices(table) if len(table) else [],
-        "curves": plots.budget_curves(cells),
+        "matrices": _matrices(table[table["arm"] != ""]) if len(table) else [],
+        "curves": plots.budget_curves(named),
         "gap": gap_section,
         "ranking": _ranking_rows(strategy_ranking(runs)),
         "ranking_by_budget": _ranking_rows(strategy_ranking(runs, by_budget=True)),
-        "cells": [{"source": _name(r["source"]), "target": r["target"], "strategy": r["strategy_label"],
+        "cells": [{"source": _name(r["source"]), "target": r["target"],
+                   "strategy": display_label(r["strategy_label"], r["variant"]), "rule": r["selection_rule"],
                    "budget": format_budget(r["labels_per_class"]),
                    "budget_sort": _budget_sort(r["labels_per_class"]), "acc": _est(r["acc"]),
                    "runs": int(r["n_runs"]), "diverged": int(r["n_diverged"]), "failed": int(r["n_failed"])}
@@ -295,7 +333,6 @@ def build_report(
         "at_chance": _at_chance_rows(runs),
         "chance_p": CHANCE_P,
         "environment": [*(environment or {}).items(), *run_environment(runs), *report_environment()],
-        "n_bootstrap": n_bootstrap,
         "speed": speed.speed_section(bench),
         "sort_js": Markup(SORT_JS),
         "script_hash": "sha256-" + base64.b64encode(hashlib.sha256(SORT_JS.encode()).digest()).decode(),
