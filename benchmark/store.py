@@ -8,10 +8,13 @@
   leases expire (immediately when it was a process on this host that no longer exists, else
   after the lease time) and its runs are claimed again.
 * A ``meta`` table marks the file as a transferbench store with a schema version; any other
-  file is refused with a ``UserError`` and left untouched.
+  file is refused with a ``UserError`` and left untouched. Only a new path or a valid store of
+  this schema is opened (``benchmark.storecheck``: no directory, FIFO, device, empty file,
+  dangling link is ever replaced); a store to be written is write-tested before any work, and
+  a damaged row is named and skipped when read.
 
-Ids: ``run_id`` is ``benchmark.cellspec.cell_id(spec, seed)``; ``cell_id`` is
-``benchmark.grid.cell_key(spec)`` (the same without the seed; the seeds of a cell share it).
+Ids: ``run_id`` is ``benchmark.cellspec.run_id(spec, seed)``; ``cell_id`` is
+``benchmark.cellspec.cell_id(spec)`` (the same without the seed; the seeds of a cell share it).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark import storecheck
 from benchmark.cellspec import CellSpec
 from benchmark.errors import UserError
+from benchmark.outputs import safe_name
 from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 
 SCHEMA_VERSION = 1
@@ -72,9 +77,21 @@ CREATE TABLE IF NOT EXISTS measures (
 """
 
 
+# Tables and the columns each must have (a store missing one is refused, never a traceback).
+_TABLES = {
+    "meta": ("key", "value"),
+    "runs": RUN_COLUMNS + EXTRA_RUN_COLUMNS,
+    "leases": ("run_id", "owner", "host", "pid", "expires_at"),
+    "measures": (*MEASURE_COLUMNS, "config", "recorded_at"),
+}
+
+
 def default_path(suite_name: str) -> Path:
-    """``results/<suite>.sqlite`` (relative to the working directory)."""
-    return Path("results") / f"{suite_name}.sqlite"
+    """``results/<suite>.sqlite`` (relative to the working directory); the name is made a safe
+    file name, so no suite name can point the store outside ``results/``."""
+    return Path("results") / f"{safe_name(suite_name)}.sqlite"
+
+_ro_uri = storecheck.ro_uri
 
 
 def _now_iso() -> str:
@@ -92,18 +109,46 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Store:
-    """A transferbench results file. ``create=False`` refuses to make a new one."""
+    """A transferbench results file. ``create=False`` refuses to make a new one.
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    readonly (default: ``not create``): open for reading only (``status``, ``report``,
+    ``export``); a writable store is write-tested on opening (``UserError`` if it cannot be
+    written: read-only mode, immutable, read-only filesystem) so no training starts on it.
+    warn: where damaged rows are reported when read (default: a line on stderr).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool | None = None,
+                 warn: storecheck.Warn = storecheck.warn):
         self.path = Path(path)
         self.host = socket.gethostname()
-        if not (self.path.exists() and self.path.stat().st_size > 0):
+        self.readonly = (not create) if readonly is None else readonly
+        self.warn = warn
+        if storecheck.existing_target(self.path) is None:
             if not create:
                 raise UserError(f"no results yet at {self.path}; run `tbench run SUITE` first "
                                 "(or pass --store PATH)")
             self._create()
         self._check_foreign()
-        self._db = self._connect()
+        if not self.readonly:
+            storecheck.check_writable(self.path)
+        try:
+            self._db = self._connect()
+            if not self.readonly:
+                self._write_test()
+        except sqlite3.Error as err:
+            with contextlib.suppress(AttributeError, sqlite3.Error):
+                self._db.close()
+            raise UserError(f"{self.path} cannot be {'read' if self.readonly else 'written'} ({err}); "
+                            f"nothing was run; {storecheck.HINT}") from None
+
+    def _write_test(self) -> None:
+        """A real write in a transaction, rolled back (the file is not changed): SQLite opens an
+        unwritable file read-only without a word, and the first write would fail after training."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('write_test', ?)", (_now_iso(),))
+        finally:
+            self._db.execute("ROLLBACK")
 
     def _create(self) -> None:
         """Write a whole empty store beside ``path``, then link it into place.
@@ -113,8 +158,12 @@ class Store:
         written, ``meta`` not yet committed) refused it as foreign and exited with status 2.
         ``os.link`` fails if another runner's store got there first, and that one is used.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}-", suffix=".new", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name[:64]}-", suffix=".new", dir=self.path.parent)
+        except OSError as err:
+            raise UserError(f"cannot make a results store at {self.path} ({err.strerror or err}); "
+                            f"{storecheck.HINT}") from None
         os.close(fd)
         try:
             with contextlib.closing(sqlite3.connect(tmp, isolation_level=None)) as new:
@@ -129,10 +178,12 @@ class Store:
                     db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                     db.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now_iso(),))
             try:
-                os.link(tmp, self.path)
+                os.link(tmp, self.path)  # never replaces: whatever got there first stays
             except FileExistsError:
-                if self.path.stat().st_size == 0:  # an empty file (``touch``): fill it
-                    os.replace(tmp, self.path)
+                pass
+        except (OSError, sqlite3.Error) as err:
+            raise UserError(f"cannot make a results store at {self.path} ({err}); "
+                            f"{storecheck.HINT}") from None
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -141,27 +192,29 @@ class Store:
 
     def _check_foreign(self) -> None:
         """Refuse, without writing a byte, anything that is not one of our stores."""
-        with open(self.path, "rb") as f:
-            header = f.read(16)
+        storecheck.existing_target(self.path)  # a path swapped since: refuse it too
+        header = storecheck.read_header(self.path)
         hint = "pass another --store PATH, or move the file away"
         if header != b"SQLite format 3\x00":
             raise UserError(f"{self.path} is not a transferbench results store (not an SQLite file); {hint}")
         # Without a live WAL beside it, read immutably: not even -shm/-wal files get created.
         live = self.path.with_name(self.path.name + "-wal").exists()
-        uri = f"file:{self.path.resolve()}?mode=ro" + ("" if live else "&immutable=1")
+        columns: dict[str, list[str]] = {}
         try:
-            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+            with contextlib.closing(sqlite3.connect(_ro_uri(self.path, immutable=not live), uri=True,
+                                                    timeout=30)) as db:
                 rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError:
+                for table in _TABLES:
+                    columns[table] = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        except (sqlite3.DatabaseError, ValueError, TypeError):
             rows = {}
         if rows.get("application") != APPLICATION:
             raise UserError(f"{self.path} is an SQLite file but not a transferbench results store; {hint}")
-        version = int(rows.get("schema_version", "0"))
-        if version > SCHEMA_VERSION:
-            raise UserError(f"{self.path} was written by a newer transferbench (store schema "
-                            f"{version}, this one reads {SCHEMA_VERSION}); upgrade transferbench")
+        storecheck.check_schema(self.path, rows.get("schema_version"), SCHEMA_VERSION, columns, _TABLES)
 
     def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            return storecheck.connect_readonly(self.path)
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -307,28 +360,42 @@ class Store:
         return counts
 
     def runs_frame(self) -> pd.DataFrame:
-        """One row per run: ``RUN_COLUMNS`` then ``EXTRA_RUN_COLUMNS``; JSON columns decoded."""
+        """One row per run: ``RUN_COLUMNS`` then ``EXTRA_RUN_COLUMNS``; JSON columns decoded.
+
+        A damaged row (invalid JSON, a value of the wrong type) is reported through ``warn``,
+        naming its run and cell, and left out.
+        """
         columns = RUN_COLUMNS + EXTRA_RUN_COLUMNS
-        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM runs ORDER BY rowid").fetchall()
-        frame = pd.DataFrame(rows, columns=list(columns))
+        raw = self._read(f"SELECT {', '.join(columns)} FROM runs ORDER BY rowid")
+        rows = storecheck.decode_runs(self.path, columns, raw, self.warn)
+        frame = pd.DataFrame([[row[c] for c in columns] for row in rows], columns=list(columns))
         for col in JSON_COLUMNS:
-            frame[col] = [json.loads(v) if v is not None else None for v in frame[col]]
+            frame[col] = pd.Series([row[col] for row in rows], dtype=object)
         # pandas 3 infers a string dtype with NaN for None; keep None (scratch has no source).
         for col in ("source", "error"):
-            frame[col] = pd.Series([row[columns.index(col)] for row in rows], dtype=object)
+            frame[col] = pd.Series([row[col] for row in rows], dtype=object)
         return frame
+
+    def _read(self, sql: str) -> list[tuple]:
+        try:
+            return self._db.execute(sql).fetchall()
+        except sqlite3.DatabaseError as err:
+            raise UserError(f"{self.path} cannot be read ({err}); the store is damaged; "
+                            f"{storecheck.HINT}") from None
 
     def measures_frame(self, *, with_config: bool = False) -> pd.DataFrame:
         """One row per stored measure (``MEASURE_COLUMNS``; plus the decoded ``config`` dict)."""
-        columns = [*MEASURE_COLUMNS, "config"] if with_config else list(MEASURE_COLUMNS)
-        rows = self._db.execute(f"SELECT {', '.join(columns)} FROM measures ORDER BY rowid").fetchall()
+        columns = [*MEASURE_COLUMNS, "config"]
+        raw = self._read(f"SELECT {', '.join(columns)} FROM measures ORDER BY rowid")
+        rows = storecheck.decode_measures(self.path, raw, self.warn)
         frame = pd.DataFrame(rows, columns=columns)
         if with_config:
-            frame["config"] = pd.Series([json.loads(c) if c else None for c in frame["config"]], dtype=object)
-        return frame
+            frame["config"] = pd.Series([r[-1] for r in rows], dtype=object)
+            return frame
+        return frame.drop(columns="config")
 
     def meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        return dict(self._read("SELECT key, value FROM meta"))
 
 
 def suite_store_path(suite_file: str | os.PathLike, override: str | os.PathLike | None = None) -> Path:
@@ -340,8 +407,12 @@ def suite_store_path(suite_file: str | os.PathLike, override: str | os.PathLike 
     import yaml
 
     try:
-        raw = yaml.safe_load(Path(suite_file).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        path = Path(suite_file)
+        # Only a regular file of a suite's size is read (a FIFO named x.yaml would block).
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            raise OSError("not a suite file")
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError):
         raw = None
     name = raw.get("name") if isinstance(raw, dict) else None
     return default_path(name if isinstance(name, str) and name.strip() else Path(suite_file).stem)

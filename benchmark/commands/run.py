@@ -76,11 +76,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("only means something with --executor ray", field="--address")
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
-    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
+    store = Store(path)  # refuses a path that is not a writable store before any work
     try:
-        store = Store(path)
-    except UserError:
-        executor.shutdown()
+        executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
+    except BaseException:
+        store.close()
         raise
     listener = QuietListener() if args.quiet or not sys.stderr.isatty() else RichListener()
     try:
@@ -128,10 +128,11 @@ def _measures(grid, store, args: argparse.Namespace) -> tuple[bool, str | None]:
 
 def _status(args: argparse.Namespace) -> int:
     from benchmark.store import Store
+    from benchmark.storecheck import existing_target
 
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
-    if not path.exists():
+    if existing_target(path) is None:
         counts = {"ok": 0, "diverged": 0, "failed": 0, "running": 0, "todo": len(grid.runs),
                   "total": len(grid.runs), "other": 0}
     else:
@@ -158,19 +159,20 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from benchmark.outputs import check_output, replace_atomically
     from benchmark.store import Store
 
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
+    out = Path(args.output) if args.output else path.with_suffix(f".{args.format}")
+    check_output(out, stores=[path], flag="--output" if args.output else "--output (default: beside the store)")
     with Store(path, create=False) as store:
         frame = tidy_runs(store.runs_frame())
-    out = Path(args.output) if args.output else path.with_suffix(f".{args.format}")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if args.format == "csv":
-        frame.to_csv(out, index=False)
+        replace_atomically(out, lambda tmp: frame.to_csv(tmp, index=False))
     else:
         try:
-            frame.to_parquet(out, index=False)
+            replace_atomically(out, lambda tmp: frame.to_parquet(tmp, index=False))
         except ImportError:
             raise UserError("Parquet needs pyarrow; install it with `pip install 'transferbench[parquet]'` "
                             "or use --format csv", field="--format") from None
