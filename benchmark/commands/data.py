@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _datasets(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from benchmark import paths
@@ -47,15 +48,19 @@ def _datasets(args: argparse.Namespace) -> int:
         else:
             status = f"[red]no[/]: {meta.unavailable_reason}"
         table.add_row(name, meta.kind, str(meta.num_classes), shape, splits, status)
-    for copy in user.prepared(root):
-        state = user.status(copy)
-        status = {"current": "[green]yes[/]", "stale": "[yellow]changed since[/]: prepared again on next use",
-                  "missing": "[red]no[/]: the source is gone"}[state]
-        shape = "×".join(str(s) for s in copy["shape"])
-        splits = ", ".join(f"{s} {n:,}" for s, n in copy["splits"].items())
-        table.add_row(copy["source"], "user", str(copy["classes"]), shape, splits, status)
     console = Console(width=max(Console().width, 120))
     console.print(table)
+    copies = user.prepared(root)
+    if copies:
+        # Below the table: long paths stay on one line, as a user types them in a suite.
+        console.print(f"Your own data prepared in {root}:", soft_wrap=True)
+        for copy in copies:
+            status = {"current": "[green]ready[/]", "stale": "[yellow]changed since[/]: prepared again on next use",
+                      "missing": "[red]the source is gone[/]"}[user.status(copy)]
+            shape = "×".join(str(s) for s in copy["shape"])
+            splits = ", ".join(f"{s} {n:,}" for s, n in copy["splits"].items())
+            console.print(f"  {escape(copy['source'])}  ({copy['classes']} classes, {shape}, {splits}): {status}",
+                          soft_wrap=True)
     if unprepared:
         console.print(
             "Catalog datasets need a download. On a machine with internet and TensorFlow run, e.g.\n"

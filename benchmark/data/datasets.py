@@ -118,13 +118,14 @@ def info(name: str, data_dir: str | os.PathLike | None = None) -> DatasetInfo:
         return DatasetInfo(name=parsed.base, available=True, kind="user", images_from=source.name,
                            version=fingerprint, **catalog.describe(stored, root))
     if kind == "plugin":
-        reason = plugins.unavailable_reason(parsed.base)
-        if reason is not None:
+        try:
+            described = plugins.describe(parsed.base, root)
+        except DatasetUnavailable as err:  # a broken plugin is one unavailable dataset, not a crash
             return DatasetInfo(name=parsed.base, num_classes=0, class_names=(), native_shape=None, splits={},
-                               provenance="?", licence="?", available=False, unavailable_reason=reason,
+                               provenance="?", licence="?", available=False, unavailable_reason=str(err),
                                kind="plugin", images_from=parsed.base)
         return DatasetInfo(name=parsed.base, available=True, kind="plugin", images_from=parsed.base,
-                           version=plugins.version(parsed.base), **plugins.describe(parsed.base, root))
+                           version=plugins.version(parsed.base), **described)
     reason = catalog.unavailable_reason(parsed.base, root)
     if reason is None:
         described = catalog.describe(parsed.base, root)

@@ -86,14 +86,6 @@ def _failed(name: str, doing: str, err: Exception) -> DatasetUnavailable:
                               "uninstall that package")
 
 
-def unavailable_reason(name: str) -> str | None:
-    try:
-        builder_class(name)
-    except DatasetUnavailable as err:
-        return str(err)
-    return None
-
-
 def describe(name: str, root: Path) -> dict:
     """Classes, shape, split sizes (once prepared, or as the class declares) and provenance."""
     from benchmark.data.catalog import describe_builder
