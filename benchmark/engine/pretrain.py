@@ -71,12 +71,11 @@ def cache_key(source: str, input_spec: InputSpec, backbone: str, backbone_params
 
 
 def _data_version(source: str) -> str | None:
-    """The built-in builder's version (a new version = new data = a new source model)."""
-    from benchmark.data.builders import BUILTINS
-    from benchmark.data.spec import parse_name
+    """The data's version (new data = a new source model): a built-in's or plugin's builder
+    version, the content fingerprint of a ``folder:``/``npz:`` dataset; None for catalog data."""
+    from benchmark.data import data_version
 
-    builder = BUILTINS.get(parse_name(source).base)
-    return str(builder.VERSION) if builder is not None else None
+    return data_version(source)
 
 
 def params_digest(params: Any) -> str:
