@@ -2,8 +2,10 @@
 
 A :class:`CellSpec` holds everything that changes a run's result except the seed. The grid
 (``benchmark.grid``) builds them from a suite; the engine (``benchmark.engine.run_cell``)
-trains them; the store keys runs by ``cell_id(spec, seed)``. This module is plain data (no
-JAX), so orchestration, store and reports can import it anywhere.
+trains them. Two content addresses, one name each: ``cell_id(spec)`` (the cell: its full
+resolved configuration, every seed alike; what verdicts group by) and ``run_id(spec, seed)``
+(one run of it; the store's primary key). This module is plain data (no JAX), so orchestration,
+store and reports can import it anywhere.
 """
 
 from __future__ import annotations
@@ -62,37 +64,36 @@ class CellSpec:
     backbone_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     pretrain: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
+    label: str = dataclasses.field(default="", compare=False)
+    """Display name (``finetune_partial(k=2)``), set by the grid from the strategy's declaration;
+    not part of the identity (two specs differing only here are the same cell)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d.pop("label")
         for key in ("strategy_params", "backbone_params", "pretrain", "train"):
             d[key] = _freeze(d[key])
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CellSpec:
+    def from_dict(cls, d: dict[str, Any], *, label: str = "") -> CellSpec:
         d = dict(d)
         d["input_spec"] = InputSpec(**d.get("input_spec", {}))
-        return cls(**d)
+        return cls(**d, label=label)
 
     @property
     def strategy_label(self) -> str:
-        """Display name: the strategy with its distinguishing parameters, e.g. ``finetune_partial(k=2)``."""
-        shown = {
-            k: v
-            for k, v in sorted(self.strategy_params.items())
-            if k in _LABEL_PARAMS and not (k == "copy_blocks" and v == -1)  # -1: copy all
-        }
-        if not shown:
-            return self.strategy
-        return f"{self.strategy}(" + ",".join(f"{k}={v}" for k, v in shown.items()) + ")"
+        """Display name: the strategy with its method-defining parameters, e.g. ``finetune_partial(k=2)``."""
+        return self.label or self.strategy
 
 
-# Strategy parameters that make two cells different *methods* in a report (not just tuning).
-_LABEL_PARAMS = {"k", "copy_blocks", "frozen_blocks", "trainable_blocks"}
+def cell_id(spec: CellSpec) -> str:
+    """Content address of a cell: its full resolved configuration, without the seed."""
+    payload = json.dumps({"cell": spec.to_dict()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def cell_id(spec: CellSpec, seed: int) -> str:
+def run_id(spec: CellSpec, seed: int) -> str:
     """Content address of one run: the same cell and seed in any suite is the same run."""
     payload = json.dumps({"cell": spec.to_dict(), "seed": int(seed)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

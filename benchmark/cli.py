@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "benchmark.commands.data",
     "benchmark.commands.demo",
     "benchmark.commands.run",
+    "benchmark.commands.schema",
     "benchmark.commands.report",
     "benchmark.commands.gap",
     "benchmark.commands.reproduce",

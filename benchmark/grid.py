@@ -19,20 +19,19 @@ Which cells exist (and which are skipped, with the reason shown by ``tbench show
   - **label spaces differ**: a strategy that classifies the target with the source's own head
     (``source_only``) on a pair whose classes differ.
 
-Run ids: ``run_id = benchmark.cellspec.cell_id(spec, seed)`` (the content address of one run,
-the same in any suite) and ``cell_key(spec)`` (the same hash without the seed, grouping seeds).
+Ids: ``benchmark.cellspec.run_id(spec, seed)`` (the content address of one run, the same in any
+suite) and ``benchmark.cellspec.cell_id(spec)`` (the same hash without the seed: the cell).
+What a strategy needs comes from its declaration (``benchmark.strategies.declaration``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Iterable
-from typing import Any
 
-from benchmark.cellspec import ALL_LABELS, CellSpec, cell_id
+from benchmark.cellspec import ALL_LABELS, CellSpec, cell_id, run_id
 from benchmark.config import Suite
+from benchmark.strategies.declaration import Declaration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +41,7 @@ class GridRun:
     spec: CellSpec
     seed: int
     run_id: str
-    cell_key: str
+    cell_id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,12 +67,6 @@ class Grid:
         return group_by_cell(self.runs)
 
 
-def cell_key(spec: CellSpec) -> str:
-    """Content address of a cell without the seed (the seeds of one cell share it)."""
-    payload = json.dumps({"cell": spec.to_dict()}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-
 def base_dataset(name: str) -> str:
     """The images a dataset is made of: ``font_digits@rotate=30`` → ``font_digits``,
     ``mnist_corrupted/fog`` → ``mnist`` (TFDS corruptions are input ops on the same images)."""
@@ -86,7 +79,7 @@ def group_by_cell(runs: Iterable[GridRun]) -> list[tuple[CellSpec, list[GridRun]
     """Runs sharing a spec, in first-seen order (one ``run_cell`` call each)."""
     groups: dict[str, tuple[CellSpec, list[GridRun]]] = {}
     for run in runs:
-        groups.setdefault(run.cell_key, (run.spec, []))[1].append(run)
+        groups.setdefault(run.cell_id, (run.spec, []))[1].append(run)
     return list(groups.values())
 
 
@@ -99,7 +92,7 @@ def build_grid(suite: Suite) -> Grid:
     for source in (None, *suite.sources):
         for entry in suite.strategies:
             strat = strategies.get(entry.name)
-            uses_source = bool(getattr(strat, "uses_source", True))
+            uses_source = strat.needs.source_model
             if uses_source == (source is None):
                 continue
             for target in suite.targets:
@@ -109,19 +102,15 @@ def build_grid(suite: Suite) -> Grid:
                         input_spec=suite.input_spec, strategy_params=dict(entry.params),
                         backbone=suite.backbone, backbone_params=dict(suite.backbone_params),
                         pretrain=dict(suite.pretrain) if uses_source else {},
-                        train=dict(suite.train),
+                        train=dict(suite.train), label=strat.label(entry.params),
                     )
                     reason = _skip_reason(spec, strat)
                     if reason:
                         skipped.append(SkippedCell(source, target, spec.strategy_label, budget, reason))
                         continue
-                    key = cell_key(spec)
-                    runs.extend(GridRun(spec, seed, cell_id(spec, seed), key) for seed in suite.seeds)
+                    key = cell_id(spec)
+                    runs.extend(GridRun(spec, seed, run_id(spec, seed), key) for seed in suite.seeds)
     return Grid(suite, tuple(runs), tuple(skipped))
-
-
-# Strategies that predict with the source's head, so source and target must share classes.
-_NEEDS_SHARED_CLASSES = {"source_only"}
 
 
 def _classes_range(name: str) -> tuple[int, int] | None:
@@ -145,16 +134,15 @@ def _same_images(source: str, target: str) -> bool:
     return not (a and b and (a[1] < b[0] or b[1] < a[0]))
 
 
-def _skip_reason(spec: CellSpec, strat: Any) -> str | None:
+def _skip_reason(spec: CellSpec, strat: Declaration) -> str | None:
     if (spec.source is not None and spec.labels_per_class != ALL_LABELS
             and _same_images(spec.source, spec.target)):
         return (f"source and target are built from the same images ({base_dataset(spec.target)}); "
                 "pretraining on them would reveal target labels beyond the budget")
-    least = int(getattr(strat, "min_labels_per_class", 1))
+    least = strat.needs.min_labels_per_class
     if spec.labels_per_class != ALL_LABELS and spec.labels_per_class < least:
         return f"{spec.strategy} needs at least {least} target label(s) per class"
-    needs_shared = getattr(strat, "needs_shared_label_space", spec.strategy in _NEEDS_SHARED_CLASSES)
-    if spec.source is not None and needs_shared:
+    if spec.source is not None and strat.needs.shared_label_space:
         from benchmark import data
 
         src, tgt = data.info(spec.source), data.info(spec.target)

@@ -82,7 +82,7 @@ def _safe(fn: Callable[..., float], *args: Any) -> float | None:
 
 def pair_config(spec: CellSpec, n_source: int, n_target: int) -> dict[str, Any]:
     """What the measures of ``spec``'s pair depend on besides the datasets (stored with each row)."""
-    from benchmark.engine.schedule import resolve_pretrain
+    from benchmark.config.schedule import resolve_pretrain
 
     return {"input_spec": dataclasses.asdict(spec.input_spec), "backbone": spec.backbone,
             "backbone_params": dict(spec.backbone_params), "pretrain": resolve_pretrain(spec.pretrain),

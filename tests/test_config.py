@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from benchmark.cli import main
 from benchmark.config import load_suite, resolve_suite
-from benchmark.engine.schedule import TRAIN_DEFAULTS
+from benchmark.config.schedule import TRAIN_DEFAULTS
 from benchmark.errors import UserError
 from benchmark.grid import build_grid
 from benchmark.store import Store
@@ -87,7 +87,7 @@ CASES = [
     (broken("labels_per_class", [-3]), r"labels_per_class\[0\]: must be at least 0"),
     (broken("seeds", "three"), r"seeds: expected a count"),
     (broken("seeds", [0, 0]), r"seeds\[1\]: seed 0 is listed twice"),
-    (broken("train.steps", 0), r"train\.steps: steps must be a positive integer"),
+    (broken("train.steps", 0), r"train\.steps: steps must be ≥ 1"),
     (broken("train.stepz", 5), r"train\.stepz: unknown schedule field \(did you mean 'steps'"),
     (broken("pretrain.learning_rate", "fast"), r"pretrain\.learning_rate: expected a number"),
     (broken("input.channels", 2), r"input\.channels: must be 1 \(grey\) or 3"),

@@ -6,9 +6,9 @@ import dataclasses
 
 from test_config import SUITE
 
-from benchmark.cellspec import ALL_LABELS, cell_id
+from benchmark.cellspec import ALL_LABELS, cell_id, run_id
 from benchmark.config import resolve_suite
-from benchmark.grid import _same_images, build_grid, cell_key, group_by_cell
+from benchmark.grid import _same_images, build_grid, group_by_cell
 
 
 def grid_of(**changes):
@@ -36,7 +36,7 @@ def test_run_ids_are_content_addresses():
     assert [r.run_id for r in grid.runs] == [r.run_id for r in again.runs]
     assert len({r.run_id for r in grid.runs}) == len(grid.runs)
     for run in grid.runs:
-        assert run.run_id == cell_id(run.spec, run.seed) and run.cell_key == cell_key(run.spec)
+        assert run.run_id == run_id(run.spec, run.seed) and run.cell_id == cell_id(run.spec)
     longer = grid_of(train={**SUITE["train"], "steps": 64})
     assert not {r.run_id for r in grid.runs} & {r.run_id for r in longer.runs}
     # Pretraining changes sourced cells only: scratch runs keep their ids (and stored results).

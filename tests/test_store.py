@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from benchmark.cellspec import CellSpec, InputSpec, cell_id
+from benchmark.cellspec import CellSpec, InputSpec, cell_id, run_id
 from benchmark.errors import UserError
-from benchmark.grid import cell_key
 from benchmark.results import RunResult
 from benchmark.store import RUN_COLUMNS, SCHEMA_VERSION, Store, suite_store_path
 
@@ -30,7 +29,7 @@ def result(seed: int, status: str = "ok", accuracy: float | None = 0.5, **kw) ->
 
 
 def record(store: Store, spec: CellSpec, res: RunResult, owner: str = "me") -> bool:
-    return store.record(run_id=cell_id(spec, res.seed), cell_id=cell_key(spec), suite="s", spec=spec,
+    return store.record(run_id=run_id(spec, res.seed), cell_id=cell_id(spec), suite="s", spec=spec,
                         result=res, host="hostA", versions={"jax": "0.10.2"}, owner=owner)
 
 
@@ -42,7 +41,7 @@ def test_runs_frame_has_the_contract_columns_decoded(tmp_path):
     assert list(frame.columns[: len(RUN_COLUMNS)]) == list(RUN_COLUMNS)
     first, second = frame.iloc[0], frame.iloc[1]
     assert first["source"] is None and second["source"] == "font_digits"
-    assert first["run_id"] == cell_id(SPEC, 0) and first["cell_id"] == cell_key(SPEC)
+    assert first["run_id"] == run_id(SPEC, 0) and first["cell_id"] == cell_id(SPEC)
     assert first["per_class_accuracy"] == [0.25, 0.75]
     assert first["curve"] == [{"step": 0, "loss": 2.3, "accuracy": 0.1}]
     assert first["config"] == {"cell": SPEC.to_dict(), "seed": 0}
@@ -56,18 +55,18 @@ def test_runs_frame_has_the_contract_columns_decoded(tmp_path):
 def test_finished_runs_are_never_overwritten_but_failed_ones_are_retried(tmp_path):
     store = Store(tmp_path / "r.sqlite")
     assert record(store, SPEC, result(0, "failed", None, error="ValueError: boom"))
-    assert store.claim([cell_id(SPEC, 0)], "other", lease_s=60) == [cell_id(SPEC, 0)]
+    assert store.claim([run_id(SPEC, 0)], "other", lease_s=60) == [run_id(SPEC, 0)]
     assert record(store, SPEC, result(0, accuracy=0.9), owner="other")
     assert not record(store, SPEC, result(0, accuracy=0.1))
     row = store.runs_frame().iloc[0]
     assert (row["status"], row["accuracy"], row["attempts"], row["runner"]) == ("ok", 0.9, 2, "other")
     assert len(store.runs_frame()) == 1
-    assert store.claim([cell_id(SPEC, 0)], "third", lease_s=60) == []
+    assert store.claim([run_id(SPEC, 0)], "third", lease_s=60) == []
 
 
 def test_leases_exclude_other_runners_until_they_expire(tmp_path):
     store = Store(tmp_path / "r.sqlite")
-    ids = [cell_id(SPEC, s) for s in range(3)]
+    ids = [run_id(SPEC, s) for s in range(3)]
     assert store.claim(ids[:2], "a", lease_s=0.5) == ids[:2]
     assert store.claim(ids, "b", lease_s=60) == ids[2:]
     assert store.status_counts(ids)["running"] == 3
@@ -96,7 +95,7 @@ def test_status_counts_and_runs_outside_the_grid(tmp_path):
     record(store, SPEC, result(1, "diverged", None))
     record(store, SPEC, result(2, "failed", None, error="x"))
     record(store, SOURCED, result(0))
-    grid_ids = [cell_id(SPEC, s) for s in range(4)]
+    grid_ids = [run_id(SPEC, s) for s in range(4)]
     store.claim(grid_ids[3:], "elsewhere", lease_s=60)
     assert store.status_counts(grid_ids) == {"ok": 1, "diverged": 1, "failed": 1, "running": 1,
                                              "todo": 0, "total": 4, "other": 1}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,7 @@ import pytest
 import tiny
 
 from benchmark import models, strategies
-from benchmark.engine.schedule import resolve_train
+from benchmark.config.schedule import resolve_train
 from benchmark.engine.train import _learning_rate, make_optimizer
 from benchmark.errors import UserError
 from benchmark.strategies import dann, finetune_full, finetune_partial, linear_probe, self_training
@@ -39,7 +41,7 @@ def test_registry_lists_every_strategy_with_its_declarations() -> None:
         s = strategies.get(name)
         assert s.name == name
         assert s.resolve({}) == dict(s.defaults)
-        assert isinstance(s.required, tuple)
+        assert s.hooks.split(":")[0] == f"benchmark.strategies.{name}" and callable(strategies.fit_hook(name))
     assert not strategies.get("scratch").uses_source
     assert strategies.get("dann").uses_source_data and strategies.get("dann").uses_unlabeled_target
     assert strategies.get("self_training").uses_unlabeled_target
@@ -50,12 +52,25 @@ def test_registry_lists_every_strategy_with_its_declarations() -> None:
 
 def test_resolve_fills_defaults_and_rejects_bad_params() -> None:
     assert strategies.get("finetune_partial").resolve({"k": 2}) == {"k": 2, "copy_blocks": -1}
-    with pytest.raises(UserError, match=r"strategy_params: strategy 'scratch' has no parameter\(s\) \['k'\]"):
+    with pytest.raises(UserError, match=r"strategy_params\.k: scratch has no parameter 'k'"):
         strategies.get("scratch").resolve({"k": 1})
-    with pytest.raises(UserError, match="strategy_params.backbone_lr_scale"):
+    with pytest.raises(UserError, match=r"strategy_params\.backbone_lr_scale: backbone_lr_scale must be ≤ 1"):
         strategies.get("finetune_full").resolve({"backbone_lr_scale": 1.5})
-    with pytest.raises(UserError, match="strategy_params.k"):
+    with pytest.raises(UserError, match=r"strategy_params\.k: k must be ≥ 0"):
         strategies.get("finetune_partial").resolve({"k": -1})
+    with pytest.raises(UserError, match=r"strategy_params\.k: k=4 but the backbone has only 3 blocks"):
+        strategies.get("finetune_partial").resolve({"k": 4}, num_blocks=3)
+    with pytest.raises(UserError, match=r"strategy_params\.gamma: gamma must be a finite number"):
+        strategies.get("dann").resolve({"gamma": float("nan")})
+
+
+def test_declarations_load_no_jax() -> None:
+    """Config, grid, report and CLI read declarations; none of them may pull in JAX to do so."""
+    code = ("import sys, benchmark.strategies as s\n"
+            "for n in s.names(): s.get(n).to_dict()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax', 'optax')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_masks_freeze_exactly_the_right_blocks() -> None:
@@ -84,7 +99,7 @@ def test_frozen_params_stay_bit_identical_under_the_optimizer() -> None:
 def test_backbone_learning_rate_is_scaled() -> None:
     params = _params()
     hp = {**resolve_train({"momentum": 0.0, "weight_decay": 0.0, "learning_rate": 0.5}),
-          "backbone_lr_scale": 0.1, "total_steps": 10}
+          "lr_scale:backbone": 0.1, "total_steps": 10}
     tx = make_optimizer(hp, finetune_full.labels)
     updates, _ = tx.update(jax.tree.map(jnp.ones_like, params), tx.init(params), params)
     np.testing.assert_allclose(updates["model"]["head"]["bias"], -0.5)
@@ -94,10 +109,10 @@ def test_backbone_learning_rate_is_scaled() -> None:
 def test_gradient_reversal_flips_and_scales_the_gradient_exactly() -> None:
     x = jnp.array([[1.0, -2.0, 3.0]])
     w = jnp.array([[0.5, 4.0, -1.5]])
-    assert np.array_equal(dann.grad_reverse(x, jnp.float32(0.3)), x)
-    g = jax.grad(lambda x: jnp.sum(dann.grad_reverse(x, jnp.float32(0.25)) * w))(x)
+    assert np.array_equal(dann.grad_reverse()(x, jnp.float32(0.3)), x)
+    g = jax.grad(lambda x: jnp.sum(dann.grad_reverse()(x, jnp.float32(0.25)) * w))(x)
     np.testing.assert_array_equal(g, -0.25 * w)
-    g_lam = jax.grad(lambda lam: jnp.sum(dann.grad_reverse(x, lam) * w))(jnp.float32(0.25))
+    g_lam = jax.grad(lambda lam: jnp.sum(dann.grad_reverse()(x, lam) * w))(jnp.float32(0.25))
     assert g_lam == 0.0
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from benchmark.cellspec import CellSpec, InputSpec
 from benchmark.engine.malloc import keep_freed_buffers
 from benchmark.engine.plan import SIMPLE, Plan
-from benchmark.engine.schedule import resolve_train
+from benchmark.config.schedule import resolve_train
 from benchmark.engine.train import Trainer, compile_seconds
 from benchmark.strategies.base import all_train, supervised_loss
 

@@ -19,44 +19,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, did_you_mean
+from benchmark.strategies.declaration import Param
 
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "steps": 300,
-    "batch_size": 64,
-    "learning_rate": 0.05,
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "weight_decay": 0.0005,
-    "lr_schedule": "constant",
-    "log_every": 50,
+MAX_STEPS = 1_000_000
+MAX_BATCH = 65_536
+
+SCHEDULE_PARAMS: dict[str, Param] = {
+    "steps": Param(int, 300, "optimiser steps", minimum=1, maximum=MAX_STEPS),
+    "batch_size": Param(int, 64, "examples per step (capped at the labelled examples)", minimum=1, maximum=MAX_BATCH),
+    "learning_rate": Param(float, 0.05, "base learning rate", minimum=0.0, exclusive_minimum=True),
+    "optimizer": Param(str, "sgd", "sgd (with momentum) or adam", choices=("sgd", "adam")),
+    "momentum": Param(float, 0.9, "SGD momentum", minimum=0.0, maximum=0.999),
+    "weight_decay": Param(float, 0.0005, "decoupled L2 decay added to the update", minimum=0.0, maximum=1.0),
+    "lr_schedule": Param(str, "constant", "learning-rate schedule", choices=("constant", "cosine", "dann")),
+    "log_every": Param(int, 50, "steps per point of the training curve", minimum=1, maximum=MAX_STEPS),
 }
+"""The schedule's typed fields: what ``tbench schema`` shows and what every suite is checked against."""
+
+TRAIN_DEFAULTS: dict[str, Any] = {k: p.default for k, p in SCHEDULE_PARAMS.items()}
 
 PRETRAIN_DEFAULTS: dict[str, Any] = {**TRAIN_DEFAULTS, "steps": 1000, "batch_size": 128}
-
-_CHOICES = {"optimizer": ("sgd", "adam"), "lr_schedule": ("constant", "cosine", "dann")}
 
 
 def _resolve(given: Mapping[str, Any] | None, defaults: dict[str, Any], field: str) -> dict[str, Any]:
     given = dict(given or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise UserError(f"unknown key(s) {unknown}; allowed: {sorted(defaults)}", field=field)
-    out = {**defaults, **given}
-    for key in ("steps", "batch_size", "log_every"):
-        if not isinstance(out[key], int) or isinstance(out[key], bool) or out[key] < 1:
-            raise UserError(f"{key} must be a positive integer, got {out[key]!r}", field=f"{field}.{key}")
-    for key in ("learning_rate", "momentum", "weight_decay"):
-        if not isinstance(out[key], int | float) or isinstance(out[key], bool) or out[key] < 0:
-            raise UserError(f"{key} must be a number ≥ 0, got {out[key]!r}", field=f"{field}.{key}")
-        out[key] = float(out[key])
-    if out["learning_rate"] <= 0:
-        raise UserError("learning_rate must be > 0", field=f"{field}.learning_rate")
-    if out["momentum"] >= 1:
-        raise UserError("momentum must be < 1", field=f"{field}.momentum")
-    for key, allowed in _CHOICES.items():
-        if out[key] not in allowed:
-            raise UserError(f"{key} must be one of {list(allowed)}, got {out[key]!r}", field=f"{field}.{key}")
+    for key in given:
+        if key not in SCHEDULE_PARAMS:
+            raise UserError("unknown schedule field" + did_you_mean(str(key), sorted(defaults)), field=f"{field}.{key}")
+    out = dict(defaults)
+    for key, value in given.items():
+        out[key] = SCHEDULE_PARAMS[key].check(key, value, field=f"{field}.{key}")
     return out
 
 

@@ -1,142 +1,43 @@
-"""Suite YAML → a validated, fully resolved :class:`Suite`.
+"""Suite checks: a parsed suite mapping → a validated, fully resolved :class:`Suite`.
 
-A suite names everything that changes a result (big_vision's "an experiment is a file you can
-read top to bottom"): the input format, the backbone, sources, targets, strategies with their
-parameters, target label budgets, seeds and the pretraining / training schedules. Defaults come
-from the strategies' own ``defaults`` and the engine's schedules, and ``tbench show SUITE``
-prints the resolved suite, so nothing that changes a number is hidden.
-
-Every error a user can make raises :class:`~benchmark.errors.UserError` naming the file and the
-field (``suites/x.yaml: targets[1]: unknown dataset 'mnsit' (did you mean 'mnist'?)``), before
-anything is written anywhere.
-
-Schema (``tbench show`` prints the same keys)::
-
-    name: quick                       # store file is results/<name>.sqlite
-    description: free text
-    input: {height: 28, width: 28, channels: 1}
-    backbone: lenet                   # or {name: lenet, params: {...}}
-    sources: [font_digits, fashion_mnist@label_permutation=1]
-    targets: [uci_digits]
-    strategies: [scratch, {name: finetune_partial, params: {k: 1}}]
-    labels_per_class: [1, 10, all]    # 0 = no target labels (unsupervised adaptation)
-    seeds: 3                          # or an explicit list [0, 1, 2]
-    pretrain: {steps: 500, ...}       # source pretraining schedule (engine defaults filled in)
-    train: {steps: 300, ...}          # target training schedule (strategies may override)
+The one place a suite is validated. Types and bounds come from typed declarations
+(``benchmark.config.schedule.SCHEDULE_PARAMS``, the strategies' ``DECLARATION.params``,
+``benchmark.backbones``), the same tables ``tbench schema`` turns into a JSON Schema; the checks
+that need the world (a dataset exists, a budget fits its smallest class, a pair leaks no test
+image) run here too, before anything is prepared or written. Every failure raises
+:class:`~benchmark.errors.UserError` naming the file, the field and its line
+(``suites/x.yaml: targets[1] (line 9): unknown dataset 'mnsit' (did you mean 'mnist'?)``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from benchmark import backbones
 from benchmark.cellspec import ALL_LABELS, InputSpec
-from benchmark.errors import UserError
+from benchmark.config.suite import SELECTION_RULES, StrategyEntry, Suite, Sweep, Validation
+from benchmark.errors import UserError, did_you_mean
+from benchmark.strategies.declaration import INT32_MAX, Param
 
 TOP_LEVEL_FIELDS = (
     "name", "description", "input", "backbone", "sources", "targets", "strategies",
-    "labels_per_class", "seeds", "pretrain", "train",
+    "labels_per_class", "seeds", "pretrain", "train", "validation", "sweep",
 )
 REQUIRED_FIELDS = ("name", "targets", "strategies", "labels_per_class", "seeds")
+MAX_SEEDS = 1000
+MAX_NAME = 500
 
-
-@dataclasses.dataclass(frozen=True)
-class StrategyEntry:
-    """One strategy of a suite with its fully resolved parameters (defaults filled in)."""
-
-    name: str
-    params: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Suite:
-    """A validated suite. ``labels_per_class`` uses ``ALL_LABELS`` (-1) for ``all``."""
-
-    name: str
-    description: str
-    path: str
-    input_spec: InputSpec
-    backbone: str
-    backbone_params: dict[str, Any]
-    sources: tuple[str, ...]
-    targets: tuple[str, ...]
-    strategies: tuple[StrategyEntry, ...]
-    labels_per_class: tuple[int, ...]
-    seeds: tuple[int, ...]
-    pretrain: dict[str, Any]
-    train: dict[str, Any]
-
-    def to_yaml_dict(self) -> dict[str, Any]:
-        """The resolved suite in the suite schema (what ``tbench show`` prints)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "input": dataclasses.asdict(self.input_spec),
-            "backbone": {"name": self.backbone, "params": dict(self.backbone_params)},
-            "sources": list(self.sources),
-            "targets": list(self.targets),
-            "strategies": [{"name": s.name, "params": dict(s.params)} for s in self.strategies],
-            "labels_per_class": ["all" if b == ALL_LABELS else b for b in self.labels_per_class],
-            "seeds": list(self.seeds),
-            "pretrain": dict(self.pretrain),
-            "train": dict(self.train),
-        }
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choices, or a list of the valid ones."""
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
-    if close:
-        return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
-    shown = ", ".join(sorted(choices)[:12])
-    return f" (known: {shown}{', ...' if len(choices) > 12 else ''})"
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Read, validate and resolve a suite file. Raises ``UserError`` naming file and field."""
-    path = Path(path)
-    shown = str(path)
-    if not path.is_file():
-        raise UserError("no such suite file (expected a YAML file such as suites/quick.yaml)", file=shown)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{where}malformed YAML: {problem}; fix the syntax and rerun", file=shown) from None
-    except UnicodeDecodeError:
-        raise UserError("not a text file; a suite is a UTF-8 YAML file", file=shown) from None
-    return resolve_suite(raw, file=shown, lines=_field_lines(path.read_text()))
-
-
-def _field_lines(text: str) -> dict[str, int]:
-    """Line number of every field path (``targets[1]``, ``train.steps``) in a YAML text."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-
-    def walk(node: yaml.Node, path: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = f"{path}.{key.value}" if path else str(key.value)
-                lines[sub] = key.start_mark.line + 1
-                walk(value, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                lines[f"{path}[{i}]"] = value.start_mark.line + 1
-                walk(value, f"{path}[{i}]")
-
-    if root is not None:
-        walk(root, "")
-    return lines
+VALIDATION_PARAMS = {
+    "fraction": Param(float, 0.2, "share of each class's labelled budget held out for validation",
+                      minimum=0.0, maximum=0.5),
+    "min_per_class": Param(int, 1, "validation images per class at least", minimum=1, maximum=1000),
+}
+SWEEP_PARAMS = {
+    "trials": Param(int, 1, "random-search draws per strategy (1: the declared defaults only)",
+                    minimum=1, maximum=100),
+    "seed": Param(int, 0, "seed of the random search", minimum=0, maximum=INT32_MAX),
+    "rule": Param(str, "target_val", "model-selection rule", choices=SELECTION_RULES),
+}
 
 
 def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | None = None) -> Suite:
@@ -155,16 +56,20 @@ def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | No
             v.fail(key, "missing; every suite needs " + ", ".join(REQUIRED_FIELDS))
 
     name = v.string("name", raw["name"])
+    if len(name) > 100:
+        v.fail("name", f"the name is {len(name)} characters; use at most 100 (it names the store file)")
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         v.fail("name", f"{name!r} may only use letters, digits, '-', '_' and '.' (it names the store file)")
     description = v.string("description", raw.get("description", "")) if raw.get("description") is not None else ""
-    input_spec = v.input_spec(raw.get("input", {}))
     backbone, backbone_params = v.backbone(raw.get("backbone", "lenet"))
-    targets = v.datasets("targets", raw["targets"], allow_empty=False)
-    strategies = v.strategies(raw["strategies"])
+    input_spec = v.input_spec(raw.get("input", {}), backbones.get(backbone))
+    targets = v.datasets("targets", raw["targets"], allow_empty=False, at_least_classes=2)
+    strategies = v.strategies(raw["strategies"], backbones.get(backbone).num_blocks)
     needs_source = any(_strategy(s.name).uses_source for s in strategies)
     sources = v.datasets("sources", raw.get("sources") or [], allow_empty=not needs_source)
-    budgets = v.budgets(raw["labels_per_class"], targets, input_spec)
+    validation = Validation(**v.mapping("validation", raw.get("validation"), VALIDATION_PARAMS))
+    sweep = Sweep(**v.mapping("sweep", raw.get("sweep"), SWEEP_PARAMS))
+    budgets = v.budgets(raw["labels_per_class"], targets, input_spec, validation)
     seeds = v.seeds(raw["seeds"])
     pretrain = v.schedule("pretrain", raw.get("pretrain") or {})
     train = v.schedule("train", raw.get("train") or {})
@@ -172,6 +77,7 @@ def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | No
         name=name, description=description, path=file, input_spec=input_spec,
         backbone=backbone, backbone_params=backbone_params, sources=sources, targets=targets,
         strategies=strategies, labels_per_class=budgets, seeds=seeds, pretrain=pretrain, train=train,
+        validation=validation, sweep=sweep,
     )
 
 
@@ -186,15 +92,6 @@ def _strategy(name: str) -> Any:
     from benchmark import strategies
 
     return strategies.get(name)
-
-
-def _engine_schedule(which: str) -> tuple[dict[str, Any], Any]:
-    """The engine's default schedule and its resolver (``pretrain`` or ``train``)."""
-    from benchmark.engine import schedule
-
-    if which == "pretrain":
-        return dict(schedule.PRETRAIN_DEFAULTS), schedule.resolve_pretrain
-    return dict(schedule.TRAIN_DEFAULTS), schedule.resolve_train
 
 
 class _Validator:
@@ -212,9 +109,24 @@ class _Validator:
         raise UserError(message, file=self.file, field=shown)
 
     def reraise(self, err: UserError, field: str) -> None:
-        """A UserError from a registry (its message names the field): add file and line."""
-        line = self.lines.get(field)
-        raise UserError(str(err) + (f" (line {line})" if line else ""), file=self.file) from None
+        """A UserError from a declaration's check: the same message, with file and line."""
+        self.fail(err.field or field, err.message)
+
+    def mapping(self, field: str, value: Any, params: dict[str, Param]) -> dict[str, Any]:
+        """A small mapping of typed fields (``validation``, ``sweep``), defaults filled in."""
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            self.fail(field, f"expected a mapping of {', '.join(params)}, got {_kind(value)}")
+        out = {k: p.default for k, p in params.items()}
+        for key, item in value.items():
+            if key not in params:
+                self.fail(f"{field}.{key}", "unknown field" + did_you_mean(str(key), list(params)))
+            try:
+                out[key] = params[key].check(key, item, field=f"{field}.{key}")
+            except UserError as err:
+                self.reraise(err, f"{field}.{key}")
+        return out
 
     def string(self, field: str, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -228,7 +140,7 @@ class _Validator:
             self.fail(field, f"must be at least {minimum}, got {value}")
         return value
 
-    def input_spec(self, value: Any) -> InputSpec:
+    def input_spec(self, value: Any, backbone: backbones.Backbone) -> InputSpec:
         if not isinstance(value, dict):
             self.fail("input", f"expected a mapping {{height, width, channels}}, got {_kind(value)}")
         fields = ("height", "width", "channels")
@@ -238,14 +150,17 @@ class _Validator:
         spec = InputSpec(**{k: self.integer(f"input.{k}", value[k], minimum=1) for k in value})
         if spec.channels not in (1, 3):
             self.fail("input.channels", f"must be 1 (grey) or 3 (RGB), got {spec.channels}")
-        if min(spec.height, spec.width) < 8:
-            self.fail("input", f"images of {spec.height}x{spec.width} are too small; use at least 8x8")
+        low, high = backbone.min_size, backbone.max_size
+        if min(spec.height, spec.width) < low:
+            self.fail("input", f"images of {spec.height}x{spec.width} are too small for {backbone.name}; "
+                      f"use at least {low}x{low}")
+        if max(spec.height, spec.width) > high:
+            self.fail("input", f"images of {spec.height}x{spec.width} are too large for {backbone.name}; "
+                      f"use at most {high}x{high}")
         return spec
 
     def backbone(self, value: Any) -> tuple[str, dict[str, Any]]:
-        from benchmark import models
-
-        params: dict[str, Any] = {}
+        params: Any = {}
         if isinstance(value, dict):
             for key in value:
                 if key not in ("name", "params"):
@@ -255,19 +170,12 @@ class _Validator:
                 self.fail("backbone.params", f"expected a mapping, got {_kind(params)}")
             value = value.get("name")
         name = self.string("backbone", value)
-        known = list(models.names())
-        if name not in known:
-            self.fail("backbone", f"unknown backbone {name!r}" + did_you_mean(name, known))
-        allowed = tuple(getattr(models, "PARAMS", {}).get(name, params))
-        for key in params:
-            if key not in allowed:
-                self.fail(f"backbone.params.{key}", f"{name} has no parameter {key!r}"
-                          + did_you_mean(str(key), allowed))
-            if isinstance(params[key], bool) or not isinstance(params[key], (int, float, str)):
-                self.fail(f"backbone.params.{key}", f"expected a number or string, got {_kind(params[key])}")
-        return name, dict(params)
+        try:
+            return name, backbones.get(name).resolve(params)
+        except UserError as err:
+            self.reraise(err, "backbone")
 
-    def datasets(self, field: str, value: Any, *, allow_empty: bool) -> tuple[str, ...]:
+    def datasets(self, field: str, value: Any, *, allow_empty: bool, at_least_classes: int = 1) -> tuple[str, ...]:
         from benchmark import data
 
         if not isinstance(value, list):
@@ -280,6 +188,8 @@ class _Validator:
         for i, item in enumerate(value):
             where = f"{field}[{i}]"
             name = self.string(where, item)
+            if len(name) > MAX_NAME:
+                self.fail(where, f"a dataset name of {len(name):,} characters; names are at most {MAX_NAME}")
             if name in seen:
                 self.fail(where, f"{name!r} is listed twice; remove the duplicate")
             seen.add(name)
@@ -290,19 +200,22 @@ class _Validator:
             if not getattr(found, "available", True):
                 reason = getattr(found, "unavailable_reason", None) or "it is not prepared here"
                 self.fail(where, f"dataset {name!r} is not available: {reason}")
+            if found.num_classes < at_least_classes:
+                self.fail(where, f"{name!r} has {found.num_classes} class(es); a target needs at least "
+                          f"{at_least_classes} to measure accuracy")
             out.append(name)
         return tuple(out)
 
-    def strategies(self, value: Any) -> tuple[StrategyEntry, ...]:
+    def strategies(self, value: Any, num_blocks: int) -> tuple[StrategyEntry, ...]:
         from benchmark import strategies
 
         if not isinstance(value, list) or not value:
             self.fail("strategies", f"expected a non-empty list of strategy names or {{name, params}}, got {_kind(value)}")
-        known = list(strategies.names())
+        known = strategies.names()
         out: list[StrategyEntry] = []
         for i, item in enumerate(value):
             where = f"strategies[{i}]"
-            given: dict[str, Any] = {}
+            given: Any = {}
             if isinstance(item, dict):
                 for key in item:
                     if key not in ("name", "params"):
@@ -314,22 +227,8 @@ class _Validator:
             name = self.string(f"{where}.name" if given else where, item)
             if name not in known:
                 self.fail(where, f"unknown strategy {name!r}" + did_you_mean(name, known))
-            strat = strategies.get(name)
-            defaults = dict(getattr(strat, "defaults", {}) or {})
-            required = tuple(getattr(strat, "required", ()) or ())
-            allowed = set(defaults) | set(required)
-            for key in given:
-                if key not in allowed:
-                    self.fail(f"{where}.params.{key}", f"{name} has no parameter {key!r}"
-                              + did_you_mean(str(key), sorted(allowed)))
-                if key in defaults and defaults[key] is not None:
-                    given[key] = self.like(f"{where}.params.{key}", given[key], defaults[key])
-            for key in required:
-                if key not in given:
-                    self.fail(f"{where}.params", f"{name} needs the parameter {key!r}; add "
-                              f"{{name: {name}, params: {{{key}: ...}}}}")
             try:
-                resolved = strat.resolve(given, field=f"{where}.params")
+                resolved = strategies.get(name).resolve(given, field=f"{where}.params", num_blocks=num_blocks)
             except UserError as err:
                 self.reraise(err, f"{where}.params")
             entry = StrategyEntry(name, resolved)
@@ -338,28 +237,8 @@ class _Validator:
             out.append(entry)
         return tuple(out)
 
-    def like(self, field: str, value: Any, default: Any) -> Any:
-        """Check ``value`` has the type of its default (an int is accepted for a float)."""
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
-        elif isinstance(default, (list, tuple)):
-            ok = isinstance(value, list)
-        elif isinstance(default, dict):
-            ok = isinstance(value, dict)
-        else:
-            ok = True
-        if not ok:
-            self.fail(field, f"expected {_kind(default)} like the default {default!r}, got {_kind(value)} {value!r}")
-        return value
-
-    def budgets(self, value: Any, targets: tuple[str, ...], spec: InputSpec) -> tuple[int, ...]:
+    def budgets(self, value: Any, targets: tuple[str, ...], spec: InputSpec,
+                validation: Validation) -> tuple[int, ...]:
         if not isinstance(value, list) or not value:
             self.fail("labels_per_class", f"expected a non-empty list such as [1, 10, 100, all], got {_kind(value)}")
         out: list[int] = []
@@ -373,6 +252,11 @@ class _Validator:
                 budget = self.integer(where, item, minimum=0)
             if budget in out:
                 self.fail(where, f"budget {item!r} is listed twice; remove the duplicate")
+            least = validation.min_per_class + 1
+            if validation.fraction > 0 and 0 < budget < least:
+                self.fail(where, f"{budget} label(s) per class cannot be split into train and validation "
+                          f"(validation keeps at least {validation.min_per_class} per class and training needs "
+                          f"1); use at least {least}, or set validation: {{fraction: 0}}")
             out.append(budget)
         largest = max(out)
         if largest > 0:
@@ -407,26 +291,29 @@ class _Validator:
     def seeds(self, value: Any) -> tuple[int, ...]:
         if isinstance(value, int) and not isinstance(value, bool):
             count = self.integer("seeds", value, minimum=1)
+            if count > MAX_SEEDS:
+                self.fail("seeds", f"{count:,} seeds; a suite may have at most {MAX_SEEDS}")
             return tuple(range(count))
         if not isinstance(value, list) or not value:
             self.fail("seeds", f"expected a count (e.g. 5) or a non-empty list of integers, got {_kind(value)}")
+        if len(value) > MAX_SEEDS:
+            self.fail("seeds", f"{len(value):,} seeds; a suite may have at most {MAX_SEEDS}")
         out: list[int] = []
         for i, item in enumerate(value):
             seed = self.integer(f"seeds[{i}]", item, minimum=0)
+            if seed > INT32_MAX:
+                self.fail(f"seeds[{i}]", f"seed {seed} does not fit in 32 bits; use 0..{INT32_MAX}")
             if seed in out:
                 self.fail(f"seeds[{i}]", f"seed {seed} is listed twice; remove the duplicate")
             out.append(seed)
         return tuple(out)
 
     def schedule(self, field: str, value: Any) -> dict[str, Any]:
+        from benchmark.config import schedule
+
         if not isinstance(value, dict):
             self.fail(field, f"expected a mapping such as {{steps: 500, batch_size: 64}}, got {_kind(value)}")
-        defaults, resolve = _engine_schedule(field)
-        for key, item in value.items():
-            if key not in defaults:
-                self.fail(f"{field}.{key}", "unknown schedule field" + did_you_mean(str(key), sorted(defaults)))
-            self.like(f"{field}.{key}", item, defaults[key])
         try:
-            return resolve(value)
+            return schedule.resolve_pretrain(value) if field == "pretrain" else schedule.resolve_train(value)
         except UserError as err:
             self.reraise(err, field)

@@ -28,7 +28,7 @@ import orbax.checkpoint as ocp
 from benchmark import models, paths
 from benchmark.cellspec import InputSpec
 from benchmark.engine.plan import Plan
-from benchmark.engine.schedule import resolve_pretrain
+from benchmark.config.schedule import resolve_pretrain
 from benchmark.engine.train import Trainer
 from benchmark.strategies.base import all_train, batch_size, supervised_loss
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from benchmark import models, strategies
 from benchmark.cellspec import ALL_LABELS, CellSpec
+from benchmark.config.schedule import resolve_pretrain, resolve_train
 from benchmark.engine.budget import split_budget
 from benchmark.engine.plan import Plan
 from benchmark.engine.pretrain import SourceModel, get_source_model
-from benchmark.engine.schedule import resolve_pretrain, resolve_train
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
 from benchmark.errors import UserError
 from benchmark.results import STATUS_DIVERGED, STATUS_OK, RunResult
@@ -44,7 +44,7 @@ class CellData:
 def resolve(spec: CellSpec) -> CellSpec:
     """``spec`` with every default filled in (strategy params, schedules); raises UserError."""
     strategy = strategies.get(spec.strategy)
-    models.build(spec.backbone, spec.backbone_params, 2)
+    num_blocks = models.build(spec.backbone, spec.backbone_params, 2).num_blocks
     if strategy.uses_source and not spec.source:
         raise UserError(f"strategy {spec.strategy!r} needs a source dataset", field="source")
     if spec.labels_per_class != ALL_LABELS and spec.labels_per_class < strategy.min_labels_per_class:
@@ -54,7 +54,7 @@ def resolve(spec: CellSpec) -> CellSpec:
             field="labels_per_class")
     return dataclasses.replace(
         spec,
-        strategy_params=strategy.resolve(spec.strategy_params),
+        strategy_params=strategy.resolve(spec.strategy_params, num_blocks=num_blocks),
         pretrain=resolve_pretrain(spec.pretrain) if strategy.uses_source else dict(spec.pretrain),
         train=resolve_train(spec.train),
     )
@@ -134,7 +134,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         key=jax.random.fold_in(key, 2),
         trainer=trainer,
     )
-    fit: FitResult = strategy.fit(ctx)
+    fit: FitResult = strategies.fit_hook(spec.strategy)(ctx)
     extras.update(fit.extras)
     extras["param_count"] = models.param_count(fit.params["model"])
     if fit.diverged_step is not None:

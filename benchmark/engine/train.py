@@ -32,9 +32,9 @@ import numpy as np
 import optax
 
 from benchmark import models, paths
+from benchmark.engine.divergence import DivergenceWatch
 from benchmark.engine.plan import Plan
 from benchmark.strategies.base import (
-    BACKBONE,
     FREEZE,
     NUM_EXAMPLES,
     TRAIN,
@@ -83,8 +83,14 @@ def _learning_rate(hp: Mapping[str, Any], scale: Any) -> optax.Schedule:
     return lambda step: base
 
 
+LR_SCALE_PREFIX = "lr_scale:"
+"""``hp[LR_SCALE_PREFIX + label]``: the learning-rate factor of the parameters labelled ``label``
+(``Trainer.train(lr_scales=...)`` puts them there, so they are traced, not compiled in)."""
+
+
 def make_optimizer(hp: Mapping[str, Any], labels: LabelFn) -> optax.GradientTransformation:
-    """SGD-momentum or Adam, plus decoupled weight decay, per label; ``"freeze"`` → set_to_zero.
+    """SGD-momentum or Adam, plus decoupled weight decay, per label; ``"freeze"`` → set_to_zero,
+    ``"train"`` at the base rate, any other label at ``hp["lr_scale:<label>"]`` × the base rate.
 
     Numbers in ``hp`` may be tracers, so one compiled kernel serves every learning rate,
     momentum, weight decay and horizon (a weight decay or momentum of 0 is exact arithmetic).
@@ -97,11 +103,10 @@ def make_optimizer(hp: Mapping[str, Any], labels: LabelFn) -> optax.GradientTran
             return optax.chain(decay, optax.adam(lr))
         return optax.chain(decay, optax.sgd(lr, momentum=hp["momentum"]))
 
-    transforms = {
-        TRAIN: opt(1.0),
-        BACKBONE: opt(hp.get("backbone_lr_scale", 1.0)),
-        FREEZE: optax.set_to_zero(),
-    }
+    transforms = {TRAIN: opt(1.0), FREEZE: optax.set_to_zero()}
+    for key, scale in hp.items():
+        if key.startswith(LR_SCALE_PREFIX):
+            transforms[key[len(LR_SCALE_PREFIX):]] = opt(scale)
     static = {k: v for k, v in hp.items() if not isinstance(v, jax.Array | float)}
     return optax.multi_transform(transforms, lambda params: labels(params, static))
 
@@ -226,15 +231,19 @@ class Trainer:
         return {**out, NUM_EXAMPLES: counts}
 
     def train(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
-              hp: Mapping[str, Any], steps: int, first_step: int = 0) -> FitResult:
+              hp: Mapping[str, Any], steps: int, first_step: int = 0,
+              lr_scales: Mapping[str, float] | None = None) -> FitResult:
         """Run steps ``first_step .. first_step + steps - 1`` of ``loss`` from ``params``.
 
         hp must hold the schedule keys (``resolve_train``); ``hp["total_steps"]`` (default
-        ``first_step + steps``) is the horizon of step-dependent schedules. Returns the trained
+        ``first_step + steps``) is the horizon of step-dependent schedules. ``lr_scales``: the
+        learning-rate factor of each label other than ``"train"`` / ``"freeze"`` that ``labels``
+        uses (e.g. ``{"backbone": 0.1}``). Returns the trained
         params, the curve (``log_every`` windows, accuracy on training batches) and the first
         step whose loss was not finite, if any (training stops there).
         """
-        hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps))}
+        hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps)),
+              **{LR_SCALE_PREFIX + k: float(v) for k, v in (lr_scales or {}).items()}}
         data = self._padded(data)
         static, dynamic = split_hp(hp)
         dynamic = jax.device_put(dynamic)
@@ -251,13 +260,14 @@ class Trainer:
         history: dict[str, list[np.ndarray]] = {}
         i = first_step
         diverged = None
+        watch = DivergenceWatch(self.model_key[2], hp)  # non-finite, exploding, or at chance
         while i < end:
             args = (state, data, key, jax.device_put(np.int32(i)), end_arr, dynamic)
             state, metrics = _compiled(chunk, *args)(*args)
             metrics = jax.device_get(metrics)
             n = min(self.plan.chunk_steps, end - i)
             losses = np.asarray(metrics["loss"][:n])
-            bad = ~np.isfinite(losses)
+            bad = watch.bad_steps(losses, i)
             for name, values in metrics.items():
                 history.setdefault(name, []).append(np.asarray(values[:n], np.float64))
             if bad.any():
@@ -267,7 +277,10 @@ class Trainer:
         params = state[0]
         if diverged is None and not _all_finite(params):
             diverged = end - 1
-        return FitResult(params, _curve(history, first_step, log_every, diverged), diverged)
+            watch.params_not_finite(diverged)
+        if diverged is None and watch.at_chance(history, log_every):
+            diverged = end - 1
+        return FitResult(params, _curve(history, first_step, log_every, diverged), diverged, watch.extras())
 
     def logits(self, params: dict, images: jax.Array) -> jax.Array:
         """``float32[N, num_classes]`` for ``images uint8[N, H, W, C]`` (model params only)."""

@@ -199,7 +199,7 @@ def _collect(executor: Executor, pending: dict, store: Store, grid: Grid, owner:
         summary.pretrain_s += sum(r.pretrain_s for r in results)
         summary.data_s += max(0.0, payload.get("group_wall_s", runs_wall) - runs_wall)
         for run, result in zip(runs, results, strict=True):
-            if not store.record(run_id=run.run_id, cell_id=run.cell_key, suite=grid.suite.name,
+            if not store.record(run_id=run.run_id, cell_id=run.cell_id, suite=grid.suite.name,
                                 spec=spec, result=result, host=payload["host"],
                                 versions=payload["versions"], owner=owner):
                 summary.duplicates += 1  # finished meanwhile by another runner: discarded

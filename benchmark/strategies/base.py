@@ -1,11 +1,11 @@
-"""What every strategy declares, what the engine hands it, and the pieces strategies share.
+"""The training kit of strategy hooks (JAX): what the engine hands ``fit``, and shared pieces.
 
-A strategy is a :class:`Strategy` record (defaults, required params, which data it uses) plus a
-``fit(ctx: FitContext) -> FitResult`` function. ``fit`` decides the initial parameters, which
-parameters train (an optax label per parameter path: ``"train"``, ``"backbone"`` (learning rate
-× ``backbone_lr_scale``) or ``"freeze"`` (``optax.set_to_zero``)) and the loss; it trains by
-calling ``ctx.trainer.train(...)``, which runs the jitted kernels. Strategies never import the
-engine: the engine passes itself in (imports go downward only).
+A strategy's ``fit(ctx: FitContext) -> FitResult`` hook (named by its declaration, see
+``benchmark.strategies.declaration``) decides the initial parameters, which parameters train
+(an optax label per parameter path: ``"train"``, ``"freeze"`` (``optax.set_to_zero``) or any
+other label whose learning-rate factor it passes as ``lr_scales``, e.g. ``{"backbone": 0.1}``)
+and the loss; it trains by calling ``ctx.trainer.train(...)``, which runs the jitted kernels.
+Hooks never import the engine: the engine passes itself in (imports go downward only).
 
 Parameters are always a dict ``{"model": <backbone params>, ...extras}`` so label rules are
 written over paths like ``model/block0/Conv_0/kernel`` and ``disc/Dense_0/bias``.
@@ -55,7 +55,8 @@ class Trainer(Protocol):
     """What the engine provides to ``fit`` (implemented by ``benchmark.engine.train.Trainer``)."""
 
     def train(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
-              hp: Mapping[str, Any], steps: int, first_step: int = 0) -> FitResult: ...
+              hp: Mapping[str, Any], steps: int, first_step: int = 0,
+              lr_scales: Mapping[str, float] | None = None) -> FitResult: ...
 
     def logits(self, params: dict, images: jax.Array) -> jax.Array: ...
 
@@ -93,51 +94,6 @@ class FitContext:
     @property
     def num_labeled(self) -> int:
         return int(self.labeled_labels.shape[0])
-
-
-@dataclasses.dataclass(frozen=True)
-class Strategy:
-    """A registered transfer strategy.
-
-    defaults: every parameter with its default (``strategy_params`` fill from here).
-    required: parameters a suite must set explicitly.
-    uses_source: starts from the pretrained source model.
-    uses_source_data: reads labelled source images while training on the target (DANN).
-    uses_unlabeled_target: reads the unlabeled target pool (images only, never labels).
-    min_labels_per_class: 0 if it works with no target labels (unsupervised adaptation).
-    records_domain_gap: the engine adds ``extras["proxy_a_distance"]`` of the final model's
-        features (source train vs the target's unlabeled pool), for Ganin et al.'s claim.
-    """
-
-    name: str
-    fit: Callable[[FitContext], FitResult]
-    summary: str
-    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    uses_source: bool = False
-    uses_source_data: bool = False
-    uses_unlabeled_target: bool = False
-    min_labels_per_class: int = 1
-    records_domain_gap: bool = False
-    validate: Callable[[dict[str, Any]], None] | None = None
-
-    def resolve(self, params: Mapping[str, Any] | None, *, field: str = "strategy_params") -> dict[str, Any]:
-        """``params`` with defaults filled in; unknown or missing keys raise :class:`UserError`."""
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(self.defaults) - set(self.required))
-        if unknown:
-            allowed = sorted(set(self.defaults) | set(self.required))
-            raise UserError(
-                f"strategy {self.name!r} has no parameter(s) {unknown}; allowed: {allowed or 'none'}",
-                field=field,
-            )
-        missing = [k for k in self.required if k not in params]
-        if missing:
-            raise UserError(f"strategy {self.name!r} needs parameter(s) {missing}; add them", field=field)
-        out = {**self.defaults, **params}
-        if self.validate is not None:
-            self.validate(out)
-        return out
 
 
 def path_str(path: tuple) -> str:

@@ -8,31 +8,33 @@ Parameters:
 * ``copy_blocks`` (default -1 = all): only ``block0 .. block{copy_blocks-1}`` are copied from
   the source; the blocks above start from their fresh init. Yosinski et al. (NIPS 2014):
   AnB = ``{k: n, copy_blocks: n}``, AnB+ = ``{k: 0, copy_blocks: n}``.
+
+Both bounded by the backbone's number of blocks when the suite is validated.
+Training code (JAX) is imported inside the hooks, so reading the declaration loads no JAX.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from benchmark.strategies.declaration import Declaration, Needs, Param, SearchDim
 
-from benchmark.errors import UserError
-from benchmark.models import transplant
-from benchmark.strategies.base import (
-    FREEZE,
-    TRAIN,
-    FitContext,
-    FitResult,
-    Strategy,
-    batch_size,
-    block_index,
-    label_params,
-    labeled_data,
-    require_labels,
-    supervised_loss,
+DECLARATION = Declaration(
+    name="finetune_partial",
+    summary="bottom k pretrained blocks frozen; the top blocks and a new head train",
+    hooks=f"{__name__}:fit",
+    params={
+        "k": Param(int, 1, "frozen bottom blocks", minimum=0, role="method", max_blocks_offset=0),
+        "copy_blocks": Param(int, -1, "bottom blocks copied from the source (-1: all)", minimum=-1,
+                             role="method", max_blocks_offset=0, omit_in_label=(-1,)),
+    },
+    needs=Needs(source_model=True),
+    search_space=(SearchDim("train.learning_rate", 0.005, 0.2, log=True),),
 )
 
 
-def labels(params: Any, hp: dict) -> Any:
+def labels(params, hp):
     """``model/block{i}/*`` with ``i < k`` frozen; everything else trains."""
+    from benchmark.strategies.base import FREEZE, TRAIN, block_index, label_params
+
     k = hp["k"]
 
     def rule(path: str) -> str:
@@ -42,38 +44,13 @@ def labels(params: Any, hp: dict) -> Any:
     return label_params(params, rule)
 
 
-def fit(ctx: FitContext) -> FitResult:
+def fit(ctx):
+    from benchmark.models import transplant
+    from benchmark.strategies.base import batch_size, labeled_data, require_labels, supervised_loss
+
     require_labels(ctx, "finetune_partial")
-    blocks = ctx.model.num_blocks
-    if ctx.hp["k"] > blocks:
-        raise UserError(f"k={ctx.hp['k']} but the backbone has only {blocks} blocks; use 0..{blocks}",
-                        field="strategy_params.k")
-    if ctx.hp["copy_blocks"] > blocks:
-        raise UserError(f"copy_blocks={ctx.hp['copy_blocks']} but the backbone has only {blocks} "
-                        f"blocks; use -1 (all) or 0..{blocks}", field="strategy_params.copy_blocks")
     params = {"model": transplant(ctx.source_params, ctx.init_params, keep_head=False,
                                   copy_blocks=ctx.hp["copy_blocks"])}
     hp = {**ctx.hp, "batch_size": batch_size(ctx.hp, ctx.num_labeled)}
     return ctx.trainer.train(params, labeled_data(ctx), ctx.key, loss=supervised_loss,
                              labels=labels, hp=hp, steps=hp["steps"])
-
-
-def _validate(p: dict) -> None:
-    k = p["k"]
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise UserError(f"k must be a non-negative integer (frozen bottom blocks), got {k!r}",
-                        field="strategy_params.k")
-    c = p["copy_blocks"]
-    if not isinstance(c, int) or isinstance(c, bool) or c < -1:
-        raise UserError(f"copy_blocks must be -1 (all) or a non-negative integer, got {c!r}",
-                        field="strategy_params.copy_blocks")
-
-
-STRATEGY = Strategy(
-    name="finetune_partial",
-    fit=fit,
-    summary="bottom k pretrained blocks frozen; the top blocks and a new head train",
-    defaults={"k": 1, "copy_blocks": -1},
-    uses_source=True,
-    validate=_validate,
-)

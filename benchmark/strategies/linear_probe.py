@@ -5,46 +5,44 @@ The features of the labelled budget are computed ONCE with the pretrained backbo
 cross-entropy, the train schedule). The label rule freezes every backbone parameter
 (``optax.set_to_zero``), so the backbone stays bit-identical (Yosinski et al. 2014's "frozen"
 transfer; the VTAB/big_vision linear evaluation).
+Training code (JAX) is imported inside the hooks, so reading the declaration loads no JAX.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from benchmark.strategies.declaration import Declaration, Needs, SearchDim
 
-import flax.linen as nn
-import jax
-
-from benchmark.models import transplant
-from benchmark.strategies.base import (
-    FREEZE,
-    TRAIN,
-    FitContext,
-    FitResult,
-    Strategy,
-    batch_size,
-    cross_entropy,
-    label_params,
-    num_examples,
-    require_labels,
-    sample_indices,
+DECLARATION = Declaration(
+    name="linear_probe",
+    summary="frozen pretrained features (computed once) + a new linear head",
+    hooks=f"{__name__}:fit",
+    needs=Needs(source_model=True),
+    search_space=(SearchDim("train.learning_rate", 0.005, 0.5, log=True),),
+    batch_norm="frozen (features computed once)",
 )
 
 
-def labels(params: Any, hp: dict) -> Any:
+def labels(params, hp):
     """Only ``model/head/*`` trains."""
+    from benchmark.strategies.base import FREEZE, TRAIN, label_params
+
     return label_params(params, lambda p: TRAIN if p.startswith("model/head/") else FREEZE)
 
 
-def head_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
-              model: nn.Module, hp: dict) -> tuple[jax.Array, dict]:
+def head_loss(params, data, key, step, *, model, hp):
     """Cross-entropy of the head on precomputed ``data["features"]: float32[Nl, D]``."""
+    from benchmark.strategies.base import cross_entropy, num_examples, sample_indices
+
     idx = sample_indices(key, num_examples(data, "labels"), hp["batch_size"])
     logits = model.apply({"params": params["model"]}, data["features"][idx], method=type(model).classify)
     loss, accuracy = cross_entropy(logits, data["labels"][idx])
     return loss, {"loss": loss, "accuracy": accuracy}
 
 
-def fit(ctx: FitContext) -> FitResult:
+def fit(ctx):
+    from benchmark.models import transplant
+    from benchmark.strategies.base import batch_size, require_labels
+
     require_labels(ctx, "linear_probe")
     params = {"model": transplant(ctx.source_params, ctx.init_params, keep_head=False)}
     features = ctx.trainer.features(params["model"], ctx.labeled_images)
@@ -52,11 +50,3 @@ def fit(ctx: FitContext) -> FitResult:
     hp = {**ctx.hp, "batch_size": batch_size(ctx.hp, ctx.num_labeled)}
     return ctx.trainer.train(params, data, ctx.key, loss=head_loss, labels=labels, hp=hp,
                              steps=hp["steps"])
-
-
-STRATEGY = Strategy(
-    name="linear_probe",
-    fit=fit,
-    summary="frozen pretrained features (computed once) + a new linear head",
-    uses_source=True,
-)

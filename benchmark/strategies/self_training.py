@@ -13,53 +13,59 @@ Parameters: ``rounds`` (3), ``confidence_threshold`` (0.9), ``pseudo_weight`` (1
 (LeNet-16, 400 steps, seed 0): a backbone at the full rate drifts on its own pseudo-labels
 (0.52 with no target labels, 0.31 with 10 per class, vs 0.61 source-only); at 0.1 it keeps
 0.61 and 0.59.
+Training code (JAX) is imported inside the hooks, so reading the declaration loads no JAX.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from benchmark.strategies.declaration import Declaration, Needs, Param, SearchDim
+from benchmark.strategies.finetune_full import BACKBONE_LR_SCALE
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
-import optax
-
-from benchmark.errors import UserError
-from benchmark.models import transplant
-from benchmark.strategies.base import (
-    BACKBONE,
-    TRAIN,
-    FitContext,
-    FitResult,
-    Strategy,
-    batch_size,
-    cross_entropy,
-    label_params,
-    labeled_data,
-    num_examples,
-    sample_indices,
-    supervised_loss,
+DECLARATION = Declaration(
+    name="self_training",
+    summary="fine-tune, then rounds of confident pseudo-labels on the unlabeled target pool",
+    hooks=f"{__name__}:fit",
+    params={
+        "rounds": Param(int, 3, "pseudo-labelling rounds", minimum=1, maximum=100),
+        "confidence_threshold": Param(float, 0.9, "softmax confidence a pseudo-label needs",
+                                      minimum=0.0, maximum=1.0),
+        "pseudo_weight": Param(float, 1.0, "weight of the pseudo-labelled loss", minimum=0.0, maximum=1e3),
+        "backbone_lr_scale": BACKBONE_LR_SCALE,
+    },
+    needs=Needs(source_model=True, unlabeled_target=True, min_labels_per_class=0),
+    search_space=(SearchDim("train.learning_rate", 0.005, 0.2, log=True),
+                  SearchDim("confidence_threshold", 0.5, 0.99)),
 )
 
 
-def labels(params: Any, hp: dict) -> Any:
+def labels(params, hp):
+    from benchmark.strategies.base import BACKBONE, TRAIN, label_params
+
     return label_params(params, lambda p: TRAIN if p.startswith("model/head/") else BACKBONE)
 
 
-def pseudo_label(logits: jax.Array, threshold: float) -> tuple[jax.Array, jax.Array]:
+def pseudo_label(logits, threshold):
     """``(pseudo_labels int32[N], mask float32[N])``: argmax where max softmax ≥ threshold."""
+    import jax
+    import jax.numpy as jnp
+
     probs = jax.nn.softmax(logits, -1)
     return jnp.argmax(probs, -1).astype(jnp.int32), (jnp.max(probs, -1) >= threshold).astype(jnp.float32)
 
 
-def pseudo_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
-                model: nn.Module, hp: dict) -> tuple[jax.Array, dict]:
+def pseudo_loss(params, data, key, step, *, model, hp):
     """Labelled cross-entropy (if any labels) + ``pseudo_weight`` × pseudo-labelled cross-entropy.
 
     The pseudo batch is drawn among confident examples only (probabilities ∝ mask; uniformly
     over the pool when none is confident, then with weight 0). Padded pool rows (the engine's,
     mask 0) get probability 0 either way.
     """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from benchmark.strategies.base import cross_entropy, num_examples, sample_indices
+
     key_l, key_u = jax.random.split(key)
     mask = data["pseudo_mask"]
     count = jnp.sum(mask)
@@ -83,7 +89,20 @@ def pseudo_loss(params: dict, data: dict, key: jax.Array, step: jax.Array, *,
     return loss, metrics
 
 
-def fit(ctx: FitContext) -> FitResult:
+def fit(ctx):
+    import jax
+    import jax.numpy as jnp
+
+    from benchmark.errors import UserError
+    from benchmark.models import transplant
+    from benchmark.strategies.base import (
+        BACKBONE,
+        FitResult,
+        batch_size,
+        labeled_data,
+        supervised_loss,
+    )
+
     has_labels = ctx.num_labeled > 0
     if not has_labels and not ctx.shared_label_space:
         raise UserError("self_training without target labels needs a source with the target's classes",
@@ -97,12 +116,14 @@ def fit(ctx: FitContext) -> FitResult:
     n = max(ctx.num_labeled, 1)
     hp = {**ctx.hp, "batch_size": batch_size(ctx.hp, n if rounds == 0 else max(n, pool.shape[0])),
           "has_labels": has_labels, "total_steps": total}
+    scales = {BACKBONE: hp["backbone_lr_scale"]}
     curve: list[dict[str, float]] = []
     counts: list[int] = []
     step = 0
     if has_labels:
         fit0 = ctx.trainer.train(params, labeled_data(ctx), ctx.key, loss=supervised_loss,
-                                 labels=labels, hp=hp, steps=per_phase if rounds else total)
+                                 labels=labels, hp=hp, steps=per_phase if rounds else total,
+                                 lr_scales=scales)
         curve += fit0.curve
         if fit0.diverged_step is not None:
             return fit0
@@ -115,30 +136,9 @@ def fit(ctx: FitContext) -> FitResult:
             data.update(labeled_data(ctx))
         steps = per_phase if r < rounds - 1 else total - step
         fit_r = ctx.trainer.train(params, data, jax.random.fold_in(ctx.key, r + 1), loss=pseudo_loss,
-                                  labels=labels, hp=hp, steps=steps, first_step=step)
+                                  labels=labels, hp=hp, steps=steps, first_step=step, lr_scales=scales)
         curve += fit_r.curve
         params, step = fit_r.params, step + steps
         if fit_r.diverged_step is not None:
             return FitResult(params, curve, fit_r.diverged_step, {"pseudo_labels": counts})
     return FitResult(params, curve, None, {"pseudo_labels": counts})
-
-
-def _validate(p: dict) -> None:
-    if not isinstance(p["rounds"], int) or p["rounds"] < 1:
-        raise UserError(f"rounds must be a positive integer, got {p['rounds']!r}", field="strategy_params.rounds")
-    if not 0 <= p["confidence_threshold"] <= 1:
-        raise UserError("confidence_threshold must be in [0, 1]", field="strategy_params.confidence_threshold")
-    if not 0 < p["backbone_lr_scale"] <= 1:
-        raise UserError("backbone_lr_scale must be in (0, 1]", field="strategy_params.backbone_lr_scale")
-
-
-STRATEGY = Strategy(
-    name="self_training",
-    fit=fit,
-    summary="fine-tune, then rounds of confident pseudo-labels on the unlabeled target pool",
-    defaults={"rounds": 3, "confidence_threshold": 0.9, "pseudo_weight": 1.0, "backbone_lr_scale": 0.1},
-    uses_source=True,
-    uses_unlabeled_target=True,
-    min_labels_per_class=0,
-    validate=_validate,
-)
