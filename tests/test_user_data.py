@@ -199,3 +199,15 @@ def test_tbench_datasets_lists_prepared_user_data_and_says_when_it_changed(tmp_p
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(folder / "ant" / "new.png")
     assert main(["datasets", "--data-dir", str(data)]) == 0
     assert "changed since" in capsys.readouterr().out
+
+
+def test_an_edited_source_folder_gets_a_new_source_model(tmp_path, monkeypatch):
+    from benchmark.engine.pretrain import cache_key
+
+    monkeypatch.setenv("TBENCH_DATA_DIR", str(tmp_path / "data"))
+    folder = make_folder(tmp_path / "bugs", per_class=4)
+    key = lambda: cache_key(f"folder:{folder}@rotate=10", InputSpec(16, 16, 1), "lenet", {"width": 4}, {}, 0)  # noqa: E731
+    before = key()
+    assert key() == before
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(folder / "bee" / "00.png")
+    assert key() != before
