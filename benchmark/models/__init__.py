@@ -23,17 +23,19 @@ import numpy as np
 from benchmark.errors import UserError
 from benchmark.models.convnet import ConvNet
 from benchmark.models.discriminator import DomainDiscriminator
+from benchmark.models.efficientnet_lite0 import efficientnet_lite0
 from benchmark.models.flops import matmul_flops
 from benchmark.models.lenet import LeNet
 from benchmark.models.resnet import ResNet
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "convnet": ConvNet,
+    "efficientnet_lite0": efficientnet_lite0,
     "lenet": LeNet,
     "resnet": ResNet,
 }
 
-PARAMS = {"convnet": ("width",), "lenet": ("width",), "resnet": ("width",)}
+PARAMS = {"convnet": ("width",), "efficientnet_lite0": ("pretrained",), "lenet": ("width",), "resnet": ("width",)}
 """Constructor arguments a suite may set per backbone (``backbone_params``)."""
 
 __all__ = [
