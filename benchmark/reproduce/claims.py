@@ -1,19 +1,27 @@
 """Claims, verdicts and the per-seed statistics they rest on (pure pandas/numpy, no JAX).
 
 A reproduction checks a paper's *claims* (orderings, trends, signs), not its absolute numbers:
-our data and scale differ. Each claim gets one of four verdicts, decided by rules fixed before
-any run (never tuned until a claim passes):
+our data and scale differ. A claim is made of one or more *cases* (each strategy, pair or
+budget it speaks about); each case is a per-seed statistic with the side of 0 the paper claims.
 
-* ``reproduced``: the 95% CI over seeds of the claim's statistic lies wholly on the claimed side.
-* ``partly``: the point estimate is on the claimed side but the CI reaches the other side (or
-  there are too few seeds for a CI), or only some of the claim's sub-cases pass.
-* ``not reproduced``: the point estimate is on the wrong side (or exactly zero).
+Correction: **Bonferroni across every case on the page**. With m cases, each case's interval
+is the Student-t interval at confidence ``1 − 0.05/m`` (same recipe as ``tbench report``,
+:mod:`benchmark.analysis.stats`), so the page's family-wise error rate is at most 5%. Bonferroni
+rather than BH because a verdict here reads an *interval* (BH adjusts p-values, not intervals)
+and it holds under any dependence between cases (they share seeds and scratch runs).
+
+Verdicts (one vocabulary, no "partly"):
+
+* ``reproduced``: every supporting case's adjusted CI lies wholly on the claimed side (and, for
+  a magnitude claim, reaches the claimed size), and no case refutes.
+* ``refuted``: some case's adjusted CI lies wholly on the other side (or a guard case fails:
+  e.g. AnB+ wholly below baseB at one n).
+* ``no evidence``: anything else: an adjusted CI that contains 0, or fewer than 2 seeds.
 * ``not measured``: the runs needed are missing (not run yet, failed, or a measure the engine
   did not record).
 
-Every interval here comes from :mod:`benchmark.analysis.stats` (Student-t over seeds for a
-per-seed statistic, paired bootstrap for paired differences), so the reproduction pages and
-``tbench report`` agree on every number.
+These rules were revised after earlier results of these suites had been seen (the git history
+shows it); they are not pre-registered, and the pages say so.
 """
 
 from __future__ import annotations
@@ -25,26 +33,61 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.stats import Estimate, mean_ci
+from benchmark.analysis.stats import ALPHA, NO_ESTIMATE, Estimate, mean_ci
 
 REPRODUCED = "reproduced"
-PARTLY = "partly"
-NOT_REPRODUCED = "not reproduced"
+REFUTED = "refuted"
+NO_EVIDENCE = "no evidence"
 NOT_MEASURED = "not measured"
-VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_MEASURED)
+VERDICTS = (REPRODUCED, REFUTED, NO_EVIDENCE, NOT_MEASURED)
+CORRECTION = "Bonferroni across every case on this page"
+PROVENANCE = ("Verdict rules were written and revised after earlier results of these suites had been seen "
+              "(see the git history of benchmark/reproduce); they are not pre-registered.")
 
-NO_ESTIMATE = Estimate(math.nan, math.nan, math.nan, 0)
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One tested statistic of a claim: per-seed ``values`` whose mean the paper puts on ``sign``'s side.
+
+    kind: ``"claim"`` supports or refutes; ``"guard"`` can only refute (AnB+ must not be wholly
+    below baseB at any n). min_upper: for magnitude claims, the adjusted CI's upper end must
+    reach it for the case to support the claim.
+    """
+
+    label: str
+    values: tuple[float, ...]
+    sign: int = 1
+    kind: str = "claim"
+    min_upper: float | None = None
+    digits: int = 3
+
+    @classmethod
+    def of(cls, label: str, values: Sequence[float] | np.ndarray | pd.Series, sign: int = 1,
+           **kw) -> Case:
+        x = np.asarray(values, dtype=float).reshape(-1)
+        return cls(label, tuple(float(v) for v in x[np.isfinite(x)]), sign, **kw)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimSpec:
+    """A claim before judgement: its text, its cases, and the text when nothing was measured."""
+
+    claim_id: str
+    statement: str
+    paper_says: str
+    rule: str
+    cases: tuple[Case, ...]
+    measured_prefix: str = ""
+    unmeasured: str = "no runs"
 
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
     """One row of a reproduction table: *paper says / we measured / verdict*.
 
-    claim_id: short stable key (``anb_falls``); statement: the claim in words;
-    paper_says: what the paper reports (numbers and where: figure/table);
-    measured: what we measured, with the 95% CI and the seed count;
-    verdict: one of :data:`VERDICTS`; rule: the pre-registered rule that decided it;
-    estimate: the statistic behind the verdict (NaN when not measured).
+    measured: each case's mean with its raw 95% CI and the Bonferroni-adjusted CI, and seeds;
+    verdict: one of :data:`VERDICTS`; rule: how it was decided; estimate / adjusted: the
+    statistic behind the verdict when the claim has one case (NaN otherwise).
     """
 
     claim_id: str
@@ -54,49 +97,77 @@ class Claim:
     verdict: str
     rule: str
     estimate: Estimate = NO_ESTIMATE
+    adjusted: Estimate = NO_ESTIMATE
+    confidence: float = math.nan
 
     def row(self) -> dict[str, object]:
-        """Flat dict for the CSV: text fields plus ``mean, ci_low, ci_high, seeds``."""
+        """Flat dict for the CSV: text fields plus ``mean, ci_low, ci_high, adj_*, seeds``."""
         return {
             "claim": self.claim_id, "statement": self.statement, "paper_says": self.paper_says,
             "we_measured": self.measured, "verdict": self.verdict, "rule": self.rule,
             "mean": self.estimate.mean, "ci_low": self.estimate.low, "ci_high": self.estimate.high,
-            "seeds": self.estimate.n,
+            "adj_confidence": self.confidence, "adj_ci_low": self.adjusted.low,
+            "adj_ci_high": self.adjusted.high, "seeds": self.estimate.n,
         }
 
 
-def sign_verdict(est: Estimate, expected_sign: int) -> str:
-    """Verdict for a claim "the statistic is > 0" (``expected_sign=+1``) or "< 0" (``-1``).
-
-    reproduced: the whole CI on the expected side; partly: only the mean is (CI crosses 0, or
-    n < 2); not reproduced: the mean is 0 or on the other side; not measured: no data.
-    """
-    if expected_sign not in (1, -1):
-        raise ValueError("expected_sign must be +1 or -1")
-    if est.n == 0 or math.isnan(est.mean):
+def case_verdict(case: Case, adjusted: Estimate) -> str:
+    """A case's verdict from its adjusted interval (guards return ``reproduced`` when they hold)."""
+    if adjusted.n == 0 or math.isnan(adjusted.mean):
         return NOT_MEASURED
-    signed_mean = est.mean * expected_sign
-    if signed_mean <= 0:
-        return NOT_REPRODUCED
-    if est.has_ci and min(est.low * expected_sign, est.high * expected_sign) > 0:
+    if not adjusted.has_ci:
+        return NO_EVIDENCE
+    low, high = sorted((adjusted.low * case.sign, adjusted.high * case.sign))
+    if high < 0:
+        return REFUTED
+    if case.kind == "guard":
         return REPRODUCED
-    return PARTLY
+    if low > 0:
+        if case.min_upper is not None and adjusted.high < case.min_upper:
+            return NO_EVIDENCE
+        return REPRODUCED
+    return NO_EVIDENCE
 
 
-def combine(verdicts: Sequence[str]) -> str:
-    """One verdict for a claim made of sub-cases (each strategy, each pair).
-
-    All measured sub-cases reproduced → reproduced; none reproduced nor partly → not
-    reproduced; anything in between → partly. Unmeasured sub-cases are ignored unless all are.
-    """
-    measured = [v for v in verdicts if v != NOT_MEASURED]
-    if not measured:
+def combine(verdicts: Sequence[str], kinds: Sequence[str] | None = None) -> str:
+    """One verdict from case verdicts: any refuted → refuted; every measured claim case
+    reproduced (guards holding) → reproduced; nothing measured → not measured; else no evidence."""
+    kinds = list(kinds) if kinds is not None else ["claim"] * len(verdicts)
+    measured = [(v, k) for v, k in zip(verdicts, kinds, strict=True) if v != NOT_MEASURED]
+    if not any(k == "claim" for _, k in measured):
         return NOT_MEASURED
-    if all(v == REPRODUCED for v in measured):
+    if any(v == REFUTED for v, _ in measured):
+        return REFUTED
+    if all(v == REPRODUCED for v, _ in measured):
         return REPRODUCED
-    if all(v == NOT_REPRODUCED for v in measured):
-        return NOT_REPRODUCED
-    return PARTLY
+    return NO_EVIDENCE
+
+
+def judge(specs: Sequence[ClaimSpec], *, alpha: float = ALPHA) -> list[Claim]:
+    """Judge a page's claims together: Bonferroni over every measured case of every claim."""
+    m = sum(1 for s in specs for c in s.cases if c.values)
+    confidence = 1 - alpha / max(m, 1)
+    out = []
+    for spec in specs:
+        parts, verdicts, kinds, raws, adjs = [], [], [], [], []
+        for case in spec.cases:
+            raw, adj = mean_ci(case.values), mean_ci(case.values, confidence=confidence)
+            verdicts.append(case_verdict(case, adj))
+            kinds.append(case.kind)
+            if case.kind == "claim":
+                raws.append(raw)
+                adjs.append(adj)
+            parts.append(f"{case.label}: {fmt(raw, case.digits)}"
+                         + (f", adjusted [{adj.low:+.{case.digits}f}, {adj.high:+.{case.digits}f}]"
+                            if adj.has_ci else ""))
+        measured = [p for p, c in zip(parts, spec.cases, strict=True) if c.values]
+        text = spec.measured_prefix + ("; ".join(measured) if measured else spec.unmeasured)
+        single = len(raws) == 1
+        out.append(Claim(spec.claim_id, spec.statement, spec.paper_says, text,
+                         combine(verdicts, kinds), spec.rule,
+                         raws[0] if single else NO_ESTIMATE, adjs[0] if single else NO_ESTIMATE,
+                         confidence))
+    return out
 
 
 def per_seed_slope(frame: pd.DataFrame, x: str, y: str, *, seed: str = "seed") -> pd.Series:
@@ -116,11 +187,6 @@ def per_seed_slope(frame: pd.DataFrame, x: str, y: str, *, seed: str = "seed") -
     return pd.Series(slopes, dtype=float)
 
 
-def slope_ci(frame: pd.DataFrame, x: str, y: str) -> Estimate:
-    """Mean per-seed slope of ``y`` on ``x`` with its Student-t 95% CI over seeds."""
-    return mean_ci(per_seed_slope(frame, x, y).to_numpy())
-
-
 def paired(frame: pd.DataFrame, left: pd.Series, right: pd.Series, value: str = "accuracy") -> pd.DataFrame:
     """Rows ``left`` and ``right`` of ``frame`` (boolean masks) joined on seed.
 
@@ -133,9 +199,9 @@ def paired(frame: pd.DataFrame, left: pd.Series, right: pd.Series, value: str = 
     return both[np.isfinite(both["a"]) & np.isfinite(both["b"])]
 
 
-def difference_ci(pairs: pd.DataFrame) -> Estimate:
-    """Mean of ``a − b`` over paired seeds with a Student-t 95% CI (the per-seed statistic)."""
-    return mean_ci((pairs["a"] - pairs["b"]).to_numpy())
+def differences(pairs: pd.DataFrame) -> np.ndarray:
+    """Per-seed ``a − b`` of :func:`paired` rows."""
+    return (pairs["a"] - pairs["b"]).to_numpy(float)
 
 
 def fmt(est: Estimate, digits: int = 3, scale: float = 1.0, unit: str = "") -> str:

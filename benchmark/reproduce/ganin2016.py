@@ -20,7 +20,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.stats import mean_ci
 from benchmark.reproduce import claims as C
 from benchmark.reproduce.claims import Claim
 from benchmark.reproduce.paper import Paper
@@ -102,21 +101,16 @@ def _published_text(pairs: list[str], column: int | None = None) -> str:
     return "; ".join(parts)
 
 
-def _ordering(t: pd.DataFrame, lower: str, higher: str, claim_id: str, statement: str) -> Claim:
-    verdicts, parts, ests = [], [], []
-    for pair, g in t.groupby("pair"):
-        est = C.difference_ci(C.paired(g, g["method"] == higher, g["method"] == lower))
-        verdicts.append(C.sign_verdict(est, +1))
-        ests.append(est)
-        parts.append(f"{pair}: {C.fmt(est)}")
+def _ordering(t: pd.DataFrame, lower: str, higher: str, claim_id: str, statement: str) -> C.ClaimSpec:
+    cases = [C.Case.of(pair, C.differences(C.paired(g, g["method"] == higher, g["method"] == lower)), +1)
+             for pair, g in t.groupby("pair")]
     pairs = sorted(t["pair"].unique())
-    return Claim(
+    return C.ClaimSpec(
         claim_id, statement,
         "source only / DANN / train on target (Table 2) — " + _published_text(pairs),
-        f"{higher} − {lower}: " + ("; ".join(parts) if parts else "no runs"),
-        C.combine(verdicts) if verdicts else C.NOT_MEASURED,
-        f"per pair, paired by seed: t-CI of ({higher} − {lower}) > 0; all pairs → reproduced, some → partly",
-        ests[0] if len(ests) == 1 else C.NO_ESTIMATE,
+        f"per pair, paired by seed: adjusted t-CI of ({higher} − {lower}) > 0 on every pair → "
+        "reproduced; < 0 on any pair → refuted",
+        tuple(cases), measured_prefix=f"{higher} − {lower}: ",
     )
 
 
@@ -133,59 +127,43 @@ def share_of_gap(g: pd.DataFrame) -> np.ndarray:
     return share.dropna().to_numpy(float)
 
 
-def _claim_gap(t: pd.DataFrame) -> Claim:
-    verdicts, parts, ests = [], [], []
-    for pair, g in t.groupby("pair"):
-        est = mean_ci(share_of_gap(g))
-        ests.append(est)
-        parts.append(f"{pair}: {C.fmt(est, digits=2)}")
-        v = C.sign_verdict(est, +1)
-        if v == C.REPRODUCED and est.high < SMALLEST_PUBLISHED_SHARE:
-            v = C.PARTLY
-        verdicts.append(v)
+def _claim_gap(t: pd.DataFrame) -> C.ClaimSpec:
+    cases = [C.Case.of(pair, share_of_gap(g), +1, min_upper=SMALLEST_PUBLISHED_SHARE, digits=2)
+             for pair, g in t.groupby("pair")]
     pairs = sorted(t["pair"].unique())
-    return Claim(
+    return C.ClaimSpec(
         "gap_closed", "DANN closes a substantial share of the source-only → train-on-target gap.",
         "share of the gap closed — " + _published_text(pairs, column=1)
         + f" (smallest published share: {SMALLEST_PUBLISHED_SHARE:.0%})",
-        "share closed: " + ("; ".join(parts) if parts else "no runs"),
-        C.combine(verdicts) if verdicts else C.NOT_MEASURED,
-        "per pair: per-seed share, t-CI > 0 and its upper end ≥ the smallest published share "
-        f"({SMALLEST_PUBLISHED_SHARE:.2f}) → reproduced; CI > 0 but below it, or CI crossing 0 "
-        "with a positive mean → partly",
-        ests[0] if len(ests) == 1 else C.NO_ESTIMATE,
+        "per pair: per-seed share; adjusted t-CI > 0 with its upper end ≥ the smallest published "
+        f"share ({SMALLEST_PUBLISHED_SHARE:.2f}) on every pair → reproduced; CI < 0 on any pair → refuted",
+        tuple(cases), measured_prefix="share closed: ",
     )
 
 
-def _claim_pad(t: pd.DataFrame) -> Claim:
-    verdicts, parts, ests = [], [], []
-    for pair, g in t.groupby("pair"):
-        est = C.difference_ci(C.paired(g, g["method"] == DANN, g["method"] == SOURCE_ONLY, value="pad"))
-        verdicts.append(C.sign_verdict(est, -1))
-        ests.append(est)
-        parts.append(f"{pair}: {C.fmt(est)}")
-    measured = [v for v in verdicts if v != C.NOT_MEASURED]
-    return Claim(
+def _claim_pad(t: pd.DataFrame) -> C.ClaimSpec:
+    cases = [C.Case.of(pair, C.differences(C.paired(g, g["method"] == DANN, g["method"] == SOURCE_ONLY,
+                                                    value="pad")), -1)
+             for pair, g in t.groupby("pair")]
+    return C.ClaimSpec(
         "pad_falls", "DANN features make source and target harder to tell apart (lower proxy A-distance).",
         "§5.1.5 and Fig. 3: the proxy A-distance between domains is lower on DANN's representation "
         "than on a standard network's (same architecture, no adaptation).",
-        ("PAD(DANN) − PAD(source only): " + "; ".join(parts)) if measured else
-        "not recorded: the runs carry no extras['proxy_a_distance']",
-        C.combine(verdicts) if verdicts else C.NOT_MEASURED,
-        "per pair, paired by seed: t-CI of PAD(dann) − PAD(source_only) < 0",
-        ests[0] if len(ests) == 1 else C.NO_ESTIMATE,
+        "per pair, paired by seed: adjusted t-CI of PAD(dann) − PAD(source_only) < 0 → reproduced; > 0 → refuted",
+        tuple(cases), measured_prefix="PAD(DANN) − PAD(source only): ",
+        unmeasured="not recorded: the runs carry no extras['proxy_a_distance']",
     )
 
 
 def claims(t: pd.DataFrame) -> list[Claim]:
     t = ok(t)
-    return [
+    return C.judge([
         _ordering(t, SOURCE_ONLY, DANN, "source_only_lt_dann", "DANN beats source only on the target."),
         _ordering(t, DANN, TRAIN_ON_TARGET, "dann_lt_train_on_target",
                   "Training on the labelled target beats DANN (the upper bound)."),
         _claim_gap(t),
         _claim_pad(t),
-    ]
+    ])
 
 
 def table(t: pd.DataFrame) -> pd.DataFrame:
@@ -229,6 +207,15 @@ def figure(t: pd.DataFrame):
     return fig
 
 
+DANN_TUNED = (
+    "DANN's backbone_lr_scale = 0.1 (the backbone at a tenth of the head's learning rate) was "
+    "chosen by looking at target test accuracy (commit f242f4c): DANN at 0.1 against the full "
+    "rate on font_digits → font_digits_m (3 seeds, no target labels: 0.654 vs 0.635), then checked "
+    "the same way on uci_digits → uci_digits_m and font_digits → uci_digits, pairs this page "
+    "reports. DANN's numbers here are therefore tuned on test data and may be optimistic for DANN."
+)
+
+
 PAPER = Paper(
     name="ganin2016",
     title="Domain-Adversarial Training of Neural Networks (DANN)",
@@ -248,8 +235,12 @@ PAPER = Paper(
         "Model and scale: a LeNet-style net (width 8) on 28×28 RGB inputs, 600 pretraining and "
         "500 adaptation steps (--quick: 400 and 400), not the paper's larger CNNs trained for tens "
         "of thousands of steps; 5 seeds (--quick: 3) with 95% CIs.",
-        "No model selection on target labels (the paper tuned on a small labelled target "
-        "validation set); hyper-parameters are the strategy defaults, fixed before any run.",
+        "No model selection (the paper tuned on a small labelled target validation set): every "
+        "condition trains a fixed schedule and is scored at its last step.",
+        "Arms: DANN starts from the pretrained source model and trains 500 more steps with source "
+        "labels, while source only is that pretrained model as it is, so 'DANN − source only' mixes "
+        "the adversarial term with extra source training; a same-schedule arm with the adversarial "
+        "weight at 0 is not in this suite.",
     ),
     quick={"seeds": 3, "backbone": {"name": "lenet", "params": {"width": 8}},
            "pretrain": {"steps": 400}, "train": {"steps": 400}},
@@ -261,4 +252,5 @@ PAPER = Paper(
                     "dataset: compare orderings, not values)."),
     table=table,
     keep=keep,
+    tuned=(DANN_TUNED,),
 )

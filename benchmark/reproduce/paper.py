@@ -36,6 +36,8 @@ class Paper:
     keep: ``CellSpec -> bool``; cells of the suite's grid the paper does not use are left out
         (a suite crosses every strategy with every budget; DANN needs budget 0 only, the
         train-on-target bound ``all`` only). ``None`` keeps every cell.
+    tuned: every default of the page's conditions that was chosen by looking at results, and on
+        what data (shown on the page; empty only when the history shows none).
     """
 
     name: str
@@ -50,3 +52,4 @@ class Paper:
     figure_caption: str
     table: Callable[[pd.DataFrame], pd.DataFrame]
     keep: Callable[[Any], bool] | None = None
+    tuned: tuple[str, ...] = ()

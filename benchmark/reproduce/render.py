@@ -18,7 +18,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from benchmark.reproduce.claims import VERDICTS, Claim
+from benchmark.analysis.cells import selection_rule
+from benchmark.analysis.stats import INTERVAL_METHOD
+from benchmark.reproduce.claims import CORRECTION, PROVENANCE, VERDICTS, Claim
 from benchmark.reproduce.paper import Paper
 
 _TEMPLATE = """<!doctype html>
@@ -29,8 +31,10 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.v-reproduced{background:#d9f2d9}.v-partly{background:#fff3c4}
-.v-not-reproduced{background:#f8d0d0}.v-not-measured{background:#e8e8e8}
+.v-reproduced{background:#d9f2d9}.v-no-evidence{background:#fff3c4}
+.v-refuted{background:#f8d0d0}.v-not-measured{background:#e8e8e8}
+.protocol{border:2px solid #444;background:#f7f7f2;padding:0.4em 1em;margin:1em 0}
+.protocol dt{font-weight:600;margin-top:0.3em}.protocol dd{margin-left:1.2em}
 .scale{padding:0.6em 1em;border-left:4px solid #c90;background:#fff8e6}
 .small{font-size:0.85em;color:#555} img{max-width:100%}
 </style></head><body>
@@ -41,10 +45,20 @@ th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums
 seeds {{ seeds }}; store <code>{{ store_path }}</code>.
 Runs: {{ counts.ok }} ok, {{ counts.diverged }} diverged, {{ counts.failed }} failed (diverged and
 failed runs are left out of every statistic).</p>
+<section class="protocol" id="protocol"><h2>Protocol</h2><dl>
+<dt>model selection</dt><dd>{{ selection_rules }}</dd>
+<dt>intervals</dt><dd>{{ interval_method }} of per-seed statistics; "we measured" shows each case's raw 95% CI
+and its adjusted CI</dd>
+<dt>correction</dt><dd>{{ correction }} ({{ n_cases }} case{{ "s" if n_cases != 1 else "" }}: each adjusted CI at
+{{ adj_confidence }} confidence, family-wise error ≤ 5%)</dd>
+<dt>verdicts</dt><dd>reproduced: the adjusted CI supports the claim in every case; refuted: some case's adjusted
+CI contradicts it; no evidence: otherwise; not measured: runs missing. {{ provenance }}</dd>
+<dt>defaults tuned by looking at results</dt><dd>{% if paper.tuned %}<ul>{% for t in paper.tuned %}<li>{{ t }}</li>{% endfor %}</ul>{% else %}none recorded{% endif %}</dd>
+</dl></section>
 <h2>Verdicts</h2>
 <p>{% for v, n in verdict_counts %}{{ v }}: {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
-<table><tr><th>claim</th><th>paper says</th><th>we measured (mean [95% CI], seeds)</th>
-<th>verdict</th><th>rule (fixed before the runs)</th></tr>
+<table><tr><th>claim</th><th>paper says</th><th>we measured (mean [95% CI] (seeds), adjusted CI)</th>
+<th>verdict</th><th>rule</th></tr>
 {% for c in claims %}<tr><td><b>{{ c.claim_id }}</b><br>{{ c.statement }}</td><td>{{ c.paper_says }}</td>
 <td>{{ c.measured }}</td><td class="v-{{ c.verdict|replace(' ', '-') }}"><b>{{ c.verdict }}</b></td>
 <td class="small">{{ c.rule }}</td></tr>
@@ -89,7 +103,8 @@ def claims_frame(paper: Paper, claims: Sequence[Claim]) -> pd.DataFrame:
     """The claims table as written to ``results/papers/<name>.csv``."""
     rows = [{"paper": paper.name, **c.row()} for c in claims]
     return pd.DataFrame(rows, columns=["paper", "claim", "statement", "paper_says", "we_measured",
-                                       "verdict", "rule", "mean", "ci_low", "ci_high", "seeds"])
+                                       "verdict", "rule", "mean", "ci_low", "ci_high",
+                                       "adj_confidence", "adj_ci_low", "adj_ci_high", "seeds"])
 
 
 def write_csv(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, results_dir: Path) -> Path:
@@ -110,6 +125,9 @@ def write_html(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, 
     counts = {k: int(status.get(k, 0)) for k in ("ok", "diverged", "failed")}
     seeds = sorted({int(s) for s in runs["seed"]}) if len(runs) else []
     verdict_counts = [(v, sum(c.verdict == v for c in claims)) for v in VERDICTS]
+    rules = sorted({selection_rule(e) for e in runs["extras"]}) if len(runs) and "extras" in runs else []
+    confidence = next((c.confidence for c in claims if c.confidence == c.confidence), float("nan"))
+    n_cases = round(0.05 / (1 - confidence)) if confidence == confidence and confidence < 1 else 0
     html = env.from_string(_TEMPLATE).render(
         paper=paper, claims=claims, figure=figure_png(figure) if figure is not None else None,
         scale="quick (scaled down: fewer seeds and steps)" if overrides else "full suite",
@@ -118,6 +136,9 @@ def write_html(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, 
         counts=counts, verdict_counts=[(v, n) for v, n in verdict_counts if n],
         conditions=conditions, conditions_rows=[[_cell(v) for v in row] for row in conditions.itertuples(index=False)],
         environment=_environment(runs),
+        selection_rules="; ".join(rules) if rules else "—", interval_method=INTERVAL_METHOD,
+        correction=CORRECTION, provenance=PROVENANCE, n_cases=n_cases,
+        adj_confidence=f"{confidence:.4f}" if confidence == confidence else "—",
         written=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     path.parent.mkdir(parents=True, exist_ok=True)

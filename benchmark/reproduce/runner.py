@@ -4,7 +4,8 @@
 renamed ``<name>-quick``) → :func:`benchmark.config.resolve_suite` → grid → store
 ``results/papers/<suite name>.sqlite`` (resumable: finished runs are never redone) → executor →
 ``tidy`` / ``claims`` / ``figure`` → ``results/papers/<name>.csv`` and
-``reports/papers/<name>.html``.
+``reports/papers/<name>.html``. Only the runs of the suite's current cells are judged (by run id,
+which addresses the cell's full configuration and the seed); others in the store are ignored.
 """
 
 from __future__ import annotations
@@ -117,17 +118,16 @@ def reproduce(name: str, *, quick: bool = False, run: bool = True, store_path: P
     store_path = Path(store_path) if store_path else Path(results_dir) / f"{suite.name}.sqlite"
     store_path.parent.mkdir(parents=True, exist_ok=True)
     summary = None
+    grid = paper_grid(paper, suite)
     with Store(store_path) as store:
         if run:
             from benchmark.executors import make_executor, run_grid
-            grid = paper_grid(paper, suite)
             summary = run_grid(grid, store, make_executor(executor, address=address, data_dir=data_dir),
                                listener=listener)
-            wanted = {r.run_id for r in grid.runs}
-            runs = store.runs_frame()
-            runs = runs[runs["run_id"].isin(wanted)].reset_index(drop=True)
-        else:
-            runs = store.runs_frame()
+        # One identity per cell: only runs of the suite's cells as they are now are judged, with
+        # or without training first; runs of an earlier version of the suite are never pooled.
+        runs = store.runs_frame()
+        runs = runs[runs["run_id"].isin({r.run_id for r in grid.runs})].reset_index(drop=True)
     claims, conditions, figure = judge(paper, runs)
     csv = write_csv(paper, claims, conditions, Path(results_dir))
     html = write_html(paper, claims, conditions, figure, Path(reports_dir) / f"{paper.name}.html",

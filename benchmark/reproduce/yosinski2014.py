@@ -41,7 +41,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.stats import mean_ci
 from benchmark.reproduce import claims as C
 from benchmark.reproduce.claims import Claim
 from benchmark.reproduce.paper import Paper
@@ -108,30 +107,29 @@ def tidy(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
-def _claim_anb_falls(t: pd.DataFrame) -> Claim:
+def _claim_anb_falls(t: pd.DataFrame) -> C.ClaimSpec:
     anb = t[t["condition"] == TRANSFER]
-    est = C.slope_ci(anb, "n", "accuracy")
-    return Claim(
+    return C.ClaimSpec(
         "anb_falls", "Transfer AnB (first n layers from A, frozen) gets worse as n grows.",
         "AnB matches baseB for n = 1–2, then falls steadily to several points below baseB at "
         "n = 7 (Fig. 2, ImageNet halves, 8-layer AlexNet-style net).",
-        f"slope of AnB accuracy per copied block: {C.fmt(est)}",
-        C.sign_verdict(est, -1),
-        "least-squares slope of accuracy on n within each seed; t-CI of the mean slope < 0",
-        est,
+        "least-squares slope of accuracy on n within each seed; the adjusted t-CI of the mean "
+        "slope < 0 → reproduced, > 0 → refuted",
+        (C.Case.of("slope of AnB accuracy per copied block", C.per_seed_slope(anb, "n", "accuracy"), -1),),
     )
 
 
-def _claim_bnb_dips(t: pd.DataFrame) -> Claim:
+def _claim_bnb_dips(t: pd.DataFrame) -> C.ClaimSpec:
     bnb = t[t["condition"] == SELFFER]
     layers = sorted(bnb["n"].unique())
     paper = ("BnB equals baseB at n = 1–2, drops at n = 3–6 (worst ≈ n = 4) and recovers at "
              "n = 7 (Fig. 2): fragile co-adaptation of neighbouring layers.")
     rule = ("per seed: mean BnB accuracy at the lowest and highest n minus mean at the middle "
-            "n; t-CI of the mean dip > 0")
+            "n; adjusted t-CI of the mean dip > 0 → reproduced, < 0 → refuted")
+    statement = "Selffer BnB (first n layers of baseB, frozen, rest retrained) dips in the middle layers."
     if len(layers) < 3:
-        return Claim("bnb_dips", "Selffer BnB dips in the middle layers.", paper,
-                     f"needs BnB at ≥ 3 layers, have {len(layers)}", C.NOT_MEASURED, rule)
+        return C.ClaimSpec("bnb_dips", statement, paper, rule, (),
+                           unmeasured=f"needs BnB at ≥ 3 layers, have {len(layers)}")
     ends, middle = {layers[0], layers[-1]}, set(layers[1:-1])
     dips = []
     for _, g in bnb.groupby("seed"):
@@ -139,48 +137,35 @@ def _claim_bnb_dips(t: pd.DataFrame) -> Claim:
         m = g.loc[g["n"].isin(middle), "accuracy"].astype(float)
         if e.notna().any() and m.notna().any():
             dips.append(float(e.mean() - m.mean()))
-    est = mean_ci(dips)
-    return Claim(
-        "bnb_dips", "Selffer BnB (first n layers of baseB, frozen, rest retrained) dips in the middle layers.",
-        paper,
-        f"BnB at n ∈ {{{', '.join(map(str, sorted(ends)))}}} minus n ∈ {{{', '.join(map(str, sorted(middle)))}}}: {C.fmt(est)}",
-        C.sign_verdict(est, +1), rule, est,
-    )
+    label = (f"BnB at n ∈ {{{', '.join(map(str, sorted(ends)))}}} minus "
+             f"n ∈ {{{', '.join(map(str, sorted(middle)))}}}")
+    return C.ClaimSpec("bnb_dips", statement, paper, rule, (C.Case.of(label, dips, +1),))
 
 
-def _claim_anb_plus(t: pd.DataFrame) -> Claim:
+def _claim_anb_plus(t: pd.DataFrame) -> C.ClaimSpec:
     base = t["condition"] == BASE_B
     plus = t[t["condition"] == TRANSFER_PLUS]
     per_seed = plus.groupby("seed")["accuracy"].mean()
     base_seed = t[base].groupby("seed")["accuracy"].mean()
     joined = pd.concat([per_seed.rename("a"), base_seed.rename("b")], axis=1, join="inner").dropna()
-    est = mean_ci((joined["a"] - joined["b"]).to_numpy())
-    verdict = C.sign_verdict(est, +1)
-    below = []
+    cases = [C.Case.of("AnB+ − baseB averaged over n", (joined["a"] - joined["b"]).to_numpy(), +1)]
     for n in sorted(plus["n"].unique()):
-        d = C.difference_ci(C.paired(t, (t["condition"] == TRANSFER_PLUS) & (t["n"] == n), base))
-        if d.has_ci and d.high < 0:
-            below.append(int(n))
-    if below and verdict == C.REPRODUCED:
-        verdict = C.PARTLY
-    measured = f"AnB+ − baseB averaged over n: {C.fmt(est)}"
-    if below:
-        measured += f"; CI wholly below 0 at n = {', '.join(map(str, below))}"
-    return Claim(
+        d = C.differences(C.paired(t, (t["condition"] == TRANSFER_PLUS) & (t["n"] == n), base))
+        cases.append(C.Case.of(f"n = {int(n)}", d, +1, kind="guard"))
+    return C.ClaimSpec(
         "anb_plus_ge_baseb", "Transfer + fine-tuning (AnB+) is at least as good as baseB at every n.",
         "AnB+ lies above baseB at every n = 1–7 (Fig. 2, §4.1: a generalisation boost of about "
         "1–2 points that lingers after fine-tuning on the whole target half).",
-        measured, verdict,
-        "per seed: mean AnB+ over n minus baseB; t-CI > 0, and no single n whose CI is wholly "
-        "below 0 (else at most partly)",
-        est,
+        "per seed: mean AnB+ over n minus baseB, adjusted t-CI > 0 → reproduced; refuted when that "
+        "CI is < 0 or when AnB+ − baseB at any single n has an adjusted CI wholly below 0",
+        tuple(cases),
     )
 
 
 def claims(t: pd.DataFrame) -> list[Claim]:
-    """The three Fig. 2 claims, judged on finished runs (see module docstring)."""
+    """The three Fig. 2 claims, judged together on finished runs (see module docstring)."""
     t = ok(t)
-    return [_claim_anb_falls(t), _claim_bnb_dips(t), _claim_anb_plus(t)]
+    return C.judge([_claim_anb_falls(t), _claim_bnb_dips(t), _claim_anb_plus(t)])
 
 
 def table(t: pd.DataFrame) -> pd.DataFrame:
@@ -252,8 +237,9 @@ PAPER = Paper(
         "450k iterations; several seeds per point with 95% CIs instead of one network per "
         "point. --quick: 256 steps, 3 seeds and n = 1, 3, 5 only (the ends and one middle layer).",
         "Optimiser: SGD with momentum 0.9 and the paper's base learning rate 0.01, cosine-decayed. "
-        "A first --quick run at 0.05 had one baseB seed collapse to chance (accuracy 0.200), "
-        "which inflated every comparison with baseB; no other setting was changed or tried.",
+        "Tuned after seeing results: a first --quick run at 0.05 had one baseB seed collapse to "
+        "chance (accuracy 0.200 on the test split of half B), so the rate was lowered to 0.01 "
+        "for every condition: a default chosen after looking at test accuracy.",
     ),
     # --quick fits in 15 min on 2 cores by leaving out n = 2 and 4 (a third of the runs) rather
     # than cutting seeds (3 is the least for a CI) or steps further: n = 1, 3, 5 still gives the AnB slope,
@@ -269,4 +255,6 @@ PAPER = Paper(
                     "seeds; the white circle at n = 0 is baseB (dotted line). Points are nudged "
                     "sideways so the intervals do not overlap."),
     table=table,
+    tuned=("The learning rate 0.01 of every condition was chosen after a --quick run at 0.05 had one "
+           "baseB seed at chance on the test split of half B (see the differences above).",),
 )
