@@ -52,6 +52,11 @@ class CellSpec:
     backbone / backbone_params: registered model name and its constructor arguments.
     pretrain: source pretraining schedule (steps, batch_size, learning_rate, ...).
     train: target training schedule (steps, batch_size, learning_rate, eval_every, ...).
+    validation: how the budget splits into train and validation (``fraction``,
+        ``min_per_class``); empty: no validation split (the budget all trains).
+    selection: the sweep and its rule (``trials``, ``seed``, ``rule``); empty: one trial.
+    Empty ``validation`` / ``selection`` are left out of the identity, so cells written before
+    they existed keep their ids.
     """
 
     source: str | None
@@ -64,6 +69,8 @@ class CellSpec:
     backbone_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     pretrain: dict[str, Any] = dataclasses.field(default_factory=dict)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validation: dict[str, Any] = dataclasses.field(default_factory=dict)
+    selection: dict[str, Any] = dataclasses.field(default_factory=dict)
     label: str = dataclasses.field(default="", compare=False)
     """Display name (``finetune_partial(k=2)``), set by the grid from the strategy's declaration;
     not part of the identity (two specs differing only here are the same cell)."""
@@ -71,8 +78,11 @@ class CellSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("label")
-        for key in ("strategy_params", "backbone_params", "pretrain", "train"):
+        for key in ("strategy_params", "backbone_params", "pretrain", "train", "validation", "selection"):
             d[key] = _freeze(d[key])
+        for key in ("validation", "selection"):
+            if not d[key]:
+                del d[key]
         return d
 
     @classmethod

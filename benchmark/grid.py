@@ -103,6 +103,8 @@ def build_grid(suite: Suite) -> Grid:
                         backbone=suite.backbone, backbone_params=dict(suite.backbone_params),
                         pretrain=dict(suite.pretrain) if uses_source else {},
                         train=dict(suite.train), label=strat.label(entry.params),
+                        validation=dataclasses.asdict(suite.validation),
+                        selection=dataclasses.asdict(suite.sweep),
                     )
                     reason = _skip_reason(spec, strat)
                     if reason:

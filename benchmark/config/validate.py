@@ -70,6 +70,9 @@ def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | No
     validation = Validation(**v.mapping("validation", raw.get("validation"), VALIDATION_PARAMS))
     sweep = Sweep(**v.mapping("sweep", raw.get("sweep"), SWEEP_PARAMS))
     budgets = v.budgets(raw["labels_per_class"], targets, input_spec, validation)
+    if sweep.trials > 1 and sweep.rule == "target_val" and validation.fraction == 0:
+        v.fail("sweep.rule", "target_val selects on the budget's validation split, but validation.fraction is 0; "
+               "hold some labels out (e.g. validation: {fraction: 0.2}) or choose source_val / oracle")
     seeds = v.seeds(raw["seeds"])
     pretrain = v.schedule("pretrain", raw.get("pretrain") or {})
     train = v.schedule("train", raw.get("train") or {})

@@ -19,12 +19,13 @@ import numpy as np
 from benchmark import models, strategies
 from benchmark.cellspec import ALL_LABELS, CellSpec
 from benchmark.config.schedule import resolve_pretrain, resolve_train
+from benchmark.engine import selection
 from benchmark.engine.budget import split_budget
 from benchmark.engine.plan import Plan
 from benchmark.engine.pretrain import SourceModel, get_source_model
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
 from benchmark.errors import UserError
-from benchmark.results import STATUS_DIVERGED, STATUS_OK, RunResult
+from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 from benchmark.strategies.base import FitContext, FitResult
 
 PAD_EXAMPLES = 2000
@@ -39,6 +40,8 @@ class CellData:
     target_test: Any
     source_train: Any | None
     data_dir: str | os.PathLike | None = None
+    source_test: Any | None = None
+    """The source's held-out split: the source model's own accuracy, and ``source_val``."""
 
 
 def resolve(spec: CellSpec) -> CellSpec:
@@ -69,11 +72,13 @@ def load_domain(name: str, split: str, spec: CellSpec, data_dir: str | os.PathLi
 def load_cell_data(spec: CellSpec, data_dir: str | os.PathLike | None = None) -> CellData:
     """Target train/test (and the source train split when the strategy reads source images)."""
     strategy = strategies.get(spec.strategy)
-    source = None
+    source = source_test = None
     if strategy.uses_source_data:
         source = load_domain(spec.source, "train", spec, data_dir)
+    if strategy.uses_source:
+        source_test = load_domain(spec.source, "test", spec, data_dir)
     return CellData(load_domain(spec.target, "train", spec, data_dir),
-                    load_domain(spec.target, "test", spec, data_dir), source, data_dir)
+                    load_domain(spec.target, "test", spec, data_dir), source, data_dir, source_test)
 
 
 def source_model_for(spec: CellSpec, seed: int, *, plan: Plan, data: CellData | None = None,
@@ -92,24 +97,32 @@ def source_model_for(spec: CellSpec, seed: int, *, plan: Plan, data: CellData | 
 
 def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
              checkpoint_dir: str | os.PathLike | None = None) -> tuple[RunResult, dict | None]:
-    """Train and evaluate one seed. Returns the result and the trained model params (or None)."""
+    """Train (every sweep trial), select by the cell's rule, evaluate the choice on the target
+    test split once. Returns the result and the chosen model's params (or None)."""
     spec = resolve(spec)
     strategy = strategies.get(spec.strategy)
     t0 = time.perf_counter()
     c0 = compile_seconds()
     train, test = data.target_train, data.target_test
     num_classes = int(train.num_classes)
-    labeled, unlabeled = split_budget(np.asarray(train.labels), num_classes, spec.labels_per_class, seed)
+    train_labels = np.asarray(train.labels)
+    budget, unlabeled = split_budget(train_labels, num_classes, spec.labels_per_class, seed)
+    labeled, val = selection.split_validation(train_labels, budget, spec.validation, seed)
 
     source, pretrain_s = None, 0.0
+    extras: dict[str, Any] = {"labeled": int(labeled.size), "validation": int(val.size),
+                              "unlabeled": int(unlabeled.size)}
     if strategy.uses_source:
         source = source_model_for(spec, seed, plan=plan, data=data, data_dir=data.data_dir,
                                   checkpoint_dir=checkpoint_dir)
         pretrain_s = source.pretrain_s
-    extras: dict[str, Any] = {"labeled": int(labeled.size), "unlabeled": int(unlabeled.size)}
     if source is not None and source.diverged_step is not None:
         return _diverged(spec, seed, source.diverged_step, t0, c0, pretrain_s, plan,
                          {**extras, "diverged_in": "pretrain"}), None
+    if source is not None and data.source_test is not None:
+        failed = _check_source(source, data.source_test, seed, extras)
+        if failed:
+            return _failed(spec, seed, failed, t0, c0, pretrain_s, plan, extras), None
 
     model_key = (spec.backbone, tuple(sorted(spec.backbone_params.items())), num_classes)
     # Pad to the train split's size: the budget, the pool and their union all fit, so every
@@ -118,29 +131,54 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
     key = jax.random.key(seed)
     images = np.asarray(train.images)
     empty = np.zeros((0, *images.shape[1:]), images.dtype)
-    ctx = FitContext(
+    shared = bool(source) and _same_classes(source, train)
+    rule = selection.rule_for(spec.selection, int(budget.size))
+    base = dict(
         model=trainer.model,
-        hp={**spec.train, **spec.strategy_params},
         init_params=models.init_params(trainer.model, jax.random.fold_in(key, 1), spec.input_spec.shape),
         source_params=source.params if source else None,
         source_num_classes=source.num_classes if source else None,
-        shared_label_space=bool(source) and _same_classes(source, train),
+        shared_label_space=shared,
         labeled_images=jax.device_put(images[labeled]),
-        labeled_labels=jax.device_put(np.asarray(train.labels, np.int32)[labeled]),
+        labeled_labels=jax.device_put(train_labels.astype(np.int32)[labeled]),
         unlabeled_images=jax.device_put(images[unlabeled] if strategy.uses_unlabeled_target else empty),
         source_images=jax.device_put(np.asarray(data.source_train.images)) if strategy.uses_source_data else None,
         source_labels=(jax.device_put(np.asarray(data.source_train.labels, np.int32))
                        if strategy.uses_source_data else None),
         key=jax.random.fold_in(key, 2),
         trainer=trainer,
+        val_images=jax.device_put(images[val]),
+        val_labels=jax.device_put(train_labels.astype(np.int32)[val]),
     )
-    fit: FitResult = strategies.fit_hook(spec.strategy)(ctx)
+    trials = selection.candidates(strategy, spec.strategy_params, spec.train, spec.selection)
+    runs, scores = [], []
+    for params_t, train_t in trials:
+        params_t = strategy.resolve(params_t)
+        ctx = FitContext(hp={**resolve_train(train_t), **params_t}, **base)
+        fit: FitResult = strategies.fit_hook(spec.strategy)(ctx)
+        ok = fit.diverged_step is None
+        score = (_score(rule, model_key, fit.params["model"], data, train_labels, val, unlabeled,
+                        images, seed, shared) if ok and len(trials) > 1 else None)
+        scores.append(score)
+        runs.append((fit, params_t, train_t))
+    # The best score among trials that did not diverge (the first on ties); all diverged: trial 0.
+    finite = [i for i, sc in enumerate(scores) if sc is not None]
+    best = max(finite, key=lambda i: (scores[i], -i)) if finite else 0
+    if len(trials) == 1 or not finite:
+        best = next((i for i, (f, _, _) in enumerate(runs) if f.diverged_step is None), 0)
+    fit, params_t, train_t = runs[best]
     extras.update(fit.extras)
+    extras["selection_rule"] = rule if len(trials) > 1 else "fixed schedule (no selection)"
+    if len(trials) > 1:
+        extras.update(trials=len(trials), trial_scores=scores, chosen_trial=best, chosen_params=params_t,
+                      chosen_train={k: v for k, v in train_t.items() if spec.train.get(k) != v})
     extras["param_count"] = models.param_count(fit.params["model"])
     if fit.diverged_step is not None:
         result = _diverged(spec, seed, fit.diverged_step, t0, c0, pretrain_s, plan, extras)
         result.curve = fit.curve
         return result, None
+    if val.size:
+        extras["val_accuracy"] = _accuracy(model_key, fit.params["model"], images[val], train_labels[val])
 
     if strategy.records_domain_gap:
         extras["proxy_a_distance"] = _proxy_a_distance(model_key, fit.params["model"], ctx, seed)
@@ -165,6 +203,53 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
     return result, fit.params["model"]
 
 
+SOURCE_CHANCE_P = 1e-3
+"""A source model whose accuracy on its own held-out split is not above chance at this
+one-sided binomial p has failed: its runs are ``failed``, never silently "transfer"."""
+
+
+def _check_source(source: SourceModel, source_test: Any, seed: int, extras: dict) -> str | None:
+    """Record the source model's accuracy on its own held-out split; the reason if it failed."""
+    from benchmark.analysis.stats import above_chance_p
+
+    idx = selection.subsample(len(source_test.labels), seed)
+    acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx],
+                    np.asarray(source_test.labels)[idx])
+    p = above_chance_p(acc, int(idx.size), int(source.num_classes))
+    extras.update(source_accuracy=acc, source_n_test=int(idx.size), source_above_chance_p=p)
+    if p >= SOURCE_CHANCE_P:
+        return (f"failed source: the source model scores {acc:.3f} on its own held-out split "
+                f"({source.num_classes} classes, p = {p:.2g} against chance); rerun it with another "
+                "seed or pretrain schedule, or leave this source out")
+    return None
+
+
+def _accuracy(model_key: tuple, params: dict, images: np.ndarray, labels: np.ndarray) -> float:
+    if len(labels) == 0:
+        return float("nan")
+    logits = apply_batched(model_key, "__call__", params, jax.device_put(np.asarray(images)))
+    return float(np.mean(np.asarray(jnp.argmax(logits, -1)) == np.asarray(labels)))
+
+
+def _score(rule: str, model_key: tuple, params: dict, data: CellData, train_labels: np.ndarray,
+           val: np.ndarray, unlabeled: np.ndarray, images: np.ndarray, seed: int, shared: bool) -> float:
+    """The selection score of one trial under ``rule`` (never the target test split)."""
+    if rule == "target_val":
+        if val.size == 0:
+            raise UserError("model selection by target_val needs a validation split of the budget; set "
+                            "validation.fraction > 0 or sweep.rule: source_val", field="sweep.rule")
+        return _accuracy(model_key, params, images[val], train_labels[val])
+    if rule == "oracle":
+        idx = unlabeled[selection.subsample(unlabeled.size, seed)]
+        return _accuracy(model_key, params, images[idx], train_labels[idx])
+    if not shared or data.source_test is None:
+        raise UserError("model selection by source_val needs a model that predicts the source's classes "
+                        "(source and target share them)", field="sweep.rule")
+    idx = selection.subsample(len(data.source_test.labels), seed)
+    return _accuracy(model_key, params, np.asarray(data.source_test.images)[idx],
+                     np.asarray(data.source_test.labels)[idx])
+
+
 def _proxy_a_distance(model_key: tuple, params: dict, ctx: FitContext, seed: int) -> float:
     """PAD of the final features: source train vs the unlabeled target pool (never test data)."""
     from benchmark.analysis.gap import proxy_a_distance
@@ -181,6 +266,16 @@ def _proxy_a_distance(model_key: tuple, params: dict, ctx: FitContext, seed: int
 
 def _same_classes(source: SourceModel, target: Any) -> bool:
     return source.num_classes == int(target.num_classes) and list(source.class_names) == list(target.class_names)
+
+
+def _failed(spec: CellSpec, seed: int, error: str, t0: float, c0: float, pretrain_s: float,
+            plan: Plan, extras: dict) -> RunResult:
+    return RunResult(
+        seed=int(seed), status=STATUS_FAILED, accuracy=None, error=error,
+        wall_s=time.perf_counter() - t0, compile_s=compile_seconds() - c0, pretrain_s=pretrain_s,
+        backend=jax.default_backend(), device=str(jax.devices()[0].device_kind),
+        plan=plan.to_dict(), extras=extras,
+    )
 
 
 def _diverged(spec: CellSpec, seed: int, step: int, t0: float, c0: float, pretrain_s: float,

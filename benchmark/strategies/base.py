@@ -67,7 +67,10 @@ class Trainer(Protocol):
 class FitContext:
     """Everything one (cell, seed) may use. Target test data is deliberately absent.
 
-    labeled_images: uint8[Nl, H, W, C] and labeled_labels: int32[Nl] — the budget only.
+    labeled_images: uint8[Nl, H, W, C] and labeled_labels: int32[Nl] — the training part of the
+        budget only. val_images / val_labels: the budget's validation part (the suite's
+        ``validation`` split, per class), for hooks that choose something internally (e.g. a
+        block); empty arrays when the budget has no validation part.
     unlabeled_images: uint8[Nu, H, W, C] — the rest of the target train split, without labels.
     source_images / source_labels: the labelled source train split (only for strategies with
         ``uses_source_data``), else ``None``.
@@ -90,6 +93,8 @@ class FitContext:
     source_labels: jax.Array | None
     key: jax.Array
     trainer: Trainer
+    val_images: jax.Array | None = None
+    val_labels: jax.Array | None = None
 
     @property
     def num_labeled(self) -> int:
