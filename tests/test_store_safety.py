@@ -301,7 +301,7 @@ def test_a_row_of_invalid_json_is_named_with_its_cell_and_skipped(tmp_path, caps
         db.execute("UPDATE runs SET accuracy = 'high' WHERE run_id = ?", (run_id(tiny.cell("finetune_full"), 0),))
         db.commit()
     out = tmp_path / "runs.csv"
-    assert cli("export", str(suite_file(tmp_path)), "--store", str(store), "-o", str(out)) == 0
+    assert cli("export", str(suite_file(tmp_path)), "--store", str(store), "-o", str(out), "--all") == 0
     err = capsys.readouterr().err
     assert f"run '{bad}' (cell scratch None uci_digits 5, seed 1) is damaged: column curve is not valid JSON; skipped" in err
     assert "column accuracy is 'high', not a number" in err
