@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("-o", "--output", help="output file (default: results/<suite name>.<format>)")
+    p.add_argument("--all", action="store_true",
+                   help="also runs of cells the suite no longer has (stale) or of other suites (foreign)")
     p.set_defaults(func=_export)
 
 
@@ -167,7 +169,16 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else path.with_suffix(f".{args.format}")
     check_output(out, stores=[path], flag="--output" if args.output else "--output (default: beside the store)")
     with Store(path, create=False) as store:
-        frame = tidy_runs(store.runs_frame())
+        runs = store.runs_frame()
+    # One identity per cell: the suite's current cells only, unless --all (then marked per run).
+    from benchmark.analysis.cells import CURRENT, grid_cell_ids, ignored_summary, suite_membership
+
+    membership = suite_membership(runs, grid.suite.name, grid_cell_ids(grid))
+    runs = runs.assign(cell_status=membership)
+    ignored = ignored_summary(membership)
+    if not args.all:
+        runs = runs[membership == CURRENT].reset_index(drop=True)
+    frame = tidy_runs(runs)
     if args.format == "csv":
         replace_atomically(out, lambda tmp: frame.to_csv(tmp, index=False))
     else:
@@ -176,7 +187,12 @@ def _export(args: argparse.Namespace) -> int:
         except ImportError:
             raise UserError("Parquet needs pyarrow; install it with `pip install 'transferbench[parquet]'` "
                             "or use --format csv", field="--format") from None
-    print(f"wrote {len(frame)} runs to {out}")
+    left = "; ".join(f"{i['runs']} {i['reason']}" for i in ignored)
+    if ignored and not args.all:
+        left = f" (left out: {left}; --all includes them, marked in column cell_status)"
+    elif ignored:
+        left = f" (including {left}; see column cell_status)"
+    print(f"wrote {len(frame)} runs to {out}{left}")
     return 0
 
 
