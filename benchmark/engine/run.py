@@ -179,6 +179,11 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         return result, None
     if val.size:
         extras["val_accuracy"] = _accuracy(model_key, fit.params["model"], images[val], train_labels[val])
+    if shared and data.source_test is not None:  # training-domain validation, for source_val
+        idx = selection.subsample(len(data.source_test.labels), seed)
+        extras["source_val_accuracy"] = _accuracy(model_key, fit.params["model"],
+                                                  np.asarray(data.source_test.images)[idx],
+                                                  np.asarray(data.source_test.labels)[idx])
 
     if strategy.records_domain_gap:
         extras["proxy_a_distance"] = _proxy_a_distance(model_key, fit.params["model"], ctx, seed)
