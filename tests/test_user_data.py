@@ -129,6 +129,9 @@ def _bad_inputs(root: Path) -> dict[str, tuple[str, str]]:
     make_folder(root / "empty_class")
     (root / "empty_class" / "dog").mkdir()
     make_folder(root / "one_class", classes=("ant",))
+    make_folder(root / "mixed" / "train")
+    make_folder(root / "mixed" / "extras")
+    np.savez(root / "gap.npz", x=np.zeros((4, 4, 4), np.uint8), y=[0, 2, 0, 2])
     np.savez(root / "negative.npz", x=np.zeros((6, 4, 4), np.uint8), y=[0, 1, -1, 0, 1, 0])
     np.savez(root / "out_of_range.npz", x=np.zeros((4, 4, 4), np.uint8), y=[0, 1, 2, 1], class_names=["a", "b"])
     np.savez(root / "fractional.npz", x=np.zeros((4, 4, 4), np.uint8), y=[0, 1, 0.5, 1])
@@ -139,6 +142,8 @@ def _bad_inputs(root: Path) -> dict[str, tuple[str, str]]:
         "truncated image": (f"folder:{root / 'truncated'}", f"image {root / 'truncated' / 'cat' / '05.png'} cannot be read"),
         "empty class": (f"folder:{root / 'empty_class'}", f"class folder {root / 'empty_class' / 'dog'} is empty"),
         "single class": (f"folder:{root / 'one_class'}", f"{root / 'one_class'} has a single class folder"),
+        "split beside a class": (f"folder:{root / 'mixed'}", f"{root / 'mixed'} has the split folder train/ beside extras/"),
+        "label gap": (f"npz:{root / 'gap.npz'}", f"{root / 'gap.npz'}: class 1 has no training example"),
         "missing folder": (f"folder:{root / 'nowhere'}", f"dataset folder {root / 'nowhere'} does not exist"),
         "missing npz": (f"npz:{root / 'nowhere.npz'}", f"npz file {root / 'nowhere.npz'} does not exist"),
         "negative label": (f"npz:{root / 'negative.npz'}", f"{root / 'negative.npz'}: y[2] = -1 is negative"),

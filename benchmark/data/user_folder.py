@@ -86,6 +86,11 @@ def list_files(path: Path) -> dict[str, dict[str, list[Path]]]:
     extensions = image_extensions()
     with os.scandir(path) as it:
         subdirs = {e.name for e in _visible(list(it)) if e.is_dir()}
+    splits_given = sorted(subdirs & set(SPLIT_DIRS))
+    if splits_given and not subdirs <= set(SPLIT_DIRS):
+        other = sorted(subdirs - set(SPLIT_DIRS))[0]
+        raise UserError(f"{path} has the split folder {splits_given[0]}/ beside {other}/; put every class folder "
+                        "inside train/ and test/ (or val/), or use no split folders at all")
     if subdirs and subdirs <= set(SPLIT_DIRS):
         if "train" not in subdirs:
             raise UserError(f"{path} has {', '.join(sorted(subdirs))}/ but no train/; add {path}/train/CLASS/... "

@@ -129,8 +129,9 @@ def read_npz(path: Path) -> tuple[dict[str, dict[str, np.ndarray]], tuple[str, .
         raise UserError(f"{path} has a single class (every label is 0); a classification task needs at least two")
     if counts.min() == 0:
         missing = int(np.argmin(counts))
-        raise UserError(f"{path}: class {missing} has no training example, so labels are not 0..K-1 "
-                        f"(labels found: {', '.join(str(c) for c in np.flatnonzero(counts))}); renumber them from 0")
+        named = f" ({class_names[missing]!r})" if "class_names" in arrays else ""
+        raise UserError(f"{path}: class {missing}{named} has no training example; labels must be 0..K-1 with every "
+                        f"class in training (labels found: {', '.join(str(c) for c in np.flatnonzero(counts))})")
     if "all" in splits:
         keep_train, keep_test = stratified_split(train["label"])
         if not len(keep_test):
