@@ -78,6 +78,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("only means something with --executor ray", field="--address")
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
+    from benchmark.leakage import check_pairs
+
+    check_pairs({(r.spec.source, r.spec.target) for r in grid.runs if r.spec.source},
+                file=grid.suite.path, data_dir=args.data_dir)
     store = Store(path)  # refuses a path that is not a writable store before any work
     try:
         executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)

@@ -257,6 +257,9 @@ def load(
     if not meta.available:
         raise DatasetUnavailable(meta.unavailable_reason)
     arrays = _read_base(meta, split, root)
+    # Which base image each example is (its position in the base split), kept through subsets:
+    # benchmark.leakage compares them across datasets made from the same images.
+    arrays = {**arrays, "base_index": np.arange(len(arrays["label"]), dtype=np.int64)}
     num_classes, class_names = meta.num_classes, meta.class_names
     if parsed.class_range is not None:
         arrays, num_classes, class_names = _class_subset(parsed, arrays, num_classes, class_names)
