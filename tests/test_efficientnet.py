@@ -155,12 +155,15 @@ def test_named_blocks_and_a_fresh_head_for_a_new_label_space(imagenet):
     assert logits.shape == (3, 10)
 
 
-def test_random_init_without_weights_and_a_bad_pretrained_value():
+def test_random_init_without_weights_and_bad_parameters_or_inputs():
     model = models.build("efficientnet_lite0", {"pretrained": "none"}, 10)
     params = jax.eval_shape(lambda k: models.init_params(model, k, (32, 32, 3)), jax.random.key(0))
     assert models.param_count(params) == 4_652_008 - 1281 * 1000 + 1281 * 10
     with pytest.raises(UserError, match="backbone_params.pretrained: .*'imagenet21k'"):
         models.build("efficientnet_lite0", {"pretrained": "imagenet21k"}, 10)
+    grey = models.build("efficientnet_lite0", {"pretrained": "imagenet"}, 10)
+    with pytest.raises(UserError, match="input: .*needs RGB inputs, got 1 channel"):
+        jax.eval_shape(lambda k: models.init_params(grey, k, (32, 32, 1)), jax.random.key(0))
 
 
 def test_align_images_resizes_and_repeats_grey():

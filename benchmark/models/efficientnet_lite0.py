@@ -25,8 +25,9 @@ and drop-connect are training-time regularisers of the ImageNet recipe and are n
 
 ``pretrained``: ``"imagenet"`` makes the initialisers return the converted ImageNet weights (the
 head too when ``num_classes`` is 1000; otherwise a fresh head), so ``init_params`` gives the
-pre-trained model; ``"none"`` is a random init with identity BN affines (no normalisation at all:
-not a sensible scratch baseline for a net this deep).
+pre-trained model (a cell that must start from random weights, such as ``scratch``, has to say
+``pretrained: none``); ``"none"`` is a random init with identity BN affines (no normalisation at
+all: not a sensible scratch baseline for a net this deep). ImageNet weights need 3 channels.
 
 Input: ``images uint8[B, H, W, 3]`` (or float32 in [0, 1]), normalised inside as the TF
 original: ``(x − 127) / 128`` per channel, about [−1, 1] (:func:`normalize`). Photos and small
@@ -74,7 +75,7 @@ def _init(module: nn.Module, name: str, default: Init) -> Init:
 
 
 def _imagenet_init(key: str) -> Init:
-    """An initialiser returning the converted ImageNet weight ``key`` (``block1/mbconv0/expand/kernel``)."""
+    """An initialiser returning the converted ImageNet weight ``key`` (``block1/mbconv0/expand/conv/kernel``)."""
     from benchmark.pretrained import imagenet_weights
 
     value = imagenet_weights()[key]
@@ -208,6 +209,10 @@ class EfficientNetLite0(nn.Module):
             bias_init=_imagenet_init("head/bias") if imagenet_head else nn.initializers.zeros)
 
     def features(self, images: jnp.ndarray) -> jnp.ndarray:
+        if self.pretrained == "imagenet" and images.shape[-1] != 3:
+            raise UserError(f"efficientnet_lite0 with ImageNet weights needs RGB inputs, got {images.shape[-1]} "
+                            "channel(s): set the suite's input spec to 3 channels (grey is repeated)",
+                            field="input")
         x = normalize(images)
         for i in range(self.num_blocks):
             x = getattr(self, f"block{i}")(x)

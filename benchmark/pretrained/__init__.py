@@ -51,6 +51,7 @@ def _convert_and_save(path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **weights)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
