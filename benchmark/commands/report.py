@@ -98,8 +98,10 @@ def _report(args: argparse.Namespace) -> int:
         ignored = ignored_summary(membership)
         runs = runs[membership == CURRENT].reset_index(drop=True)
         if runs.empty:
-            raise UserError(f"none of the {len(membership)} runs in {store_path} belongs to a cell of "
-                            f"'{args.target}' as it is now; run it (`tbench run {args.target}`)", file=args.target)
+            why = "; ".join(f"{i['runs']} {i['reason']}" for i in ignored)
+            raise UserError(f"none of the {len(membership)} runs in {store_path} belongs to a cell of the suite "
+                            f"as it is now ({why}); run it (`tbench run {args.target}`), or pass the store "
+                            "file itself to see every cell apart", file=args.target)
     suites = sorted({str(s) for s in runs["suite"].dropna()}) if "suite" in runs else []
     title = args.title or (suite[0] if suite else ", ".join(suites) if suites else name)
     # Never onto the store or through a link out of the folder named; the default stays in reports/.

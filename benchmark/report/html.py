@@ -314,6 +314,7 @@ def build_report(
         "protocol": protocol(table, runs),
         "ignored": [dict(i) for i in ignored],
         "verdict_rows": verdict_rows,
+        "multi_rule": len({r["rule"] for r in verdict_rows}) > 1,
         "verdict_counts": sorted(verdict_counts(table).items()) if len(table) else [],
         "n_negative": sum(r["negative"] for r in verdict_rows),
         "matrices": _matrices(table[table["arm"] != ""]) if len(table) else [],
