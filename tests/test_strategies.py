@@ -19,8 +19,8 @@ from benchmark.errors import UserError
 from benchmark.strategies import dann, finetune_full, finetune_partial, linear_probe, self_training
 from benchmark.strategies.base import BACKBONE, FREEZE, TRAIN, path_str
 
-BUILT_IN = ["dann", "finetune_full", "finetune_partial", "linear_probe", "scratch", "self_training",
-            "source_only"]
+BUILT_IN = ["bss", "dann", "discriminative_lr", "finetune_full", "finetune_partial", "gradual_unfreeze", "l2sp",
+            "linear_probe", "lp_ft", "scratch", "self_training", "source_only", "surgical"]
 
 
 def _params() -> dict:

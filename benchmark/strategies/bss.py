@@ -1,0 +1,77 @@
+"""``bss``: fine-tuning with batch spectral shrinkage (BSS).
+
+Chen, Wang, Fu, Long & Wang (NeurIPS 2019), "Catastrophic Forgetting Meets Negative Transfer:
+Batch Spectral Shrinkage for Safe Transfer Learning", eq. 4:
+
+    L_bss(F) = η Σ_{i=1..k} σ²_{−i}
+
+where ``σ_{−1} ≤ σ_{−2} ≤ ...`` are the smallest singular values of the batch feature matrix
+``F: float32[B, D]`` (the backbone's penultimate features of the training batch). Small
+singular directions are the ones that carry non-transferable source detail (§ 4.2); shrinking
+them suppresses it. The loss is the target cross-entropy plus ``L_bss``, with the singular values
+from ``jnp.linalg.svd(F, compute_uv=False)`` inside the jitted step (min(B, D)² · max(B, D)
+flops a step: small next to the backbone at the bench's sizes).
+
+Parameters: ``eta`` (0.001) and ``k`` (1), TLlib's defaults (``BatchSpectralShrinkage(k=1)``,
+trade-off 0.001); ``k`` above ``min(B, D)`` counts every singular value. ``eta`` is traced (no
+recompile per value). ``backbone_lr_scale`` (0.1) as in ``finetune_full``: with ``eta = 0`` this
+is ``finetune_full``. Training code (JAX) is imported inside the hooks, so reading the
+declaration loads no JAX.
+"""
+
+from __future__ import annotations
+
+from benchmark.strategies.declaration import Declaration, Needs, Param, SearchDim
+from benchmark.strategies.finetune_full import BACKBONE_LR_SCALE
+
+DECLARATION = Declaration(
+    name="bss",
+    summary="fine-tuning + eta x the k smallest squared singular values of the batch features (Chen et al. 2019)",
+    hooks=f"{__name__}:fit",
+    params={
+        "eta": Param(float, 0.001, "weight η of the spectral shrinkage term", minimum=0.0, maximum=1e3),
+        "k": Param(int, 1, "number of smallest singular values shrunk", minimum=1, maximum=65_536),
+        "backbone_lr_scale": BACKBONE_LR_SCALE,
+    },
+    needs=Needs(source_model=True),
+    search_space=(SearchDim("train.learning_rate", 0.005, 0.2, log=True),
+                  SearchDim("eta", 0.0001, 0.1, log=True)),
+)
+
+
+def smallest_singular_energy(features, k: int):
+    """``Σ_{i=1..k} σ²_{−i}`` of ``features: float32[B, D]`` (eq. 4 without η)."""
+    import jax.numpy as jnp
+
+    s = jnp.linalg.svd(features, compute_uv=False)  # descending
+    k = min(int(k), s.shape[0])
+    return jnp.sum(jnp.square(s[s.shape[0] - k:]))
+
+
+def bss_loss(params, data, key, step, *, model, hp):
+    """Cross-entropy on a budget batch + ``eta`` × the batch features' smallest spectral energy."""
+    from benchmark.strategies.base import cross_entropy, num_examples, sample_indices
+
+    idx = sample_indices(key, num_examples(data, "labels"), hp["batch_size"])
+    variables = {"params": params["model"]}
+    features = model.apply(variables, data["images"][idx], method=type(model).features)
+    ce, accuracy = cross_entropy(model.apply(variables, features, method=type(model).classify),
+                                 data["labels"][idx])
+    shrink = smallest_singular_energy(features, hp["k"])
+    loss = ce + hp["eta"] * shrink
+    return loss, {"loss": loss, "accuracy": accuracy, "cross_entropy": ce, "spectral_energy": shrink}
+
+
+def fit(ctx):
+    from benchmark.models import transplant
+    from benchmark.strategies.base import BACKBONE, batch_size, labeled_data, require_labels
+    from benchmark.strategies.finetune_full import labels
+
+    require_labels(ctx, "bss")
+    params = {"model": transplant(ctx.source_params, ctx.init_params, keep_head=False)}
+    hp = {**ctx.hp, "batch_size": batch_size(ctx.hp, ctx.num_labeled)}
+    result = ctx.trainer.train(params, labeled_data(ctx), ctx.key, loss=bss_loss, labels=labels, hp=hp,
+                               steps=hp["steps"], lr_scales={BACKBONE: hp["backbone_lr_scale"]})
+    if result.curve:
+        result.extras["final_spectral_energy"] = result.curve[-1]["spectral_energy"]
+    return result
