@@ -45,6 +45,7 @@ th{background:#f3f3f3} td.num{text-align:right;font-variant-numeric:tabular-nums
 seeds {{ seeds }}; store <code>{{ store_path }}</code>.
 Runs: {{ counts.ok }} ok, {{ counts.diverged }} diverged, {{ counts.failed }} failed (diverged and
 failed runs are left out of every statistic).</p>
+{% if note %}<p class="scale" id="note"><b>Note.</b> {{ note }}</p>{% endif %}
 <section class="protocol" id="protocol"><h2>Protocol</h2><dl>
 <dt>model selection</dt><dd>{{ selection_rules }}</dd>
 <dt>intervals</dt><dd>{{ interval_method }} of per-seed statistics; "we measured" shows each case's raw 95% CI
@@ -118,8 +119,8 @@ def write_csv(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, r
 
 def write_html(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, figure: Any,
                path: Path, *, runs: pd.DataFrame, suite_path: str, store_path: str,
-               overrides: dict[str, Any] | None) -> Path:
-    """Render the reproduction page to ``path`` (parents created)."""
+               overrides: dict[str, Any] | None, note: str | None = None) -> Path:
+    """Render the reproduction page to ``path`` (parents created); ``note``: a banner above the protocol."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     status = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
     counts = {k: int(status.get(k, 0)) for k in ("ok", "diverged", "failed")}
@@ -129,7 +130,7 @@ def write_html(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, 
     confidence = next((c.confidence for c in claims if c.confidence == c.confidence), float("nan"))
     n_cases = round(0.05 / (1 - confidence)) if confidence == confidence and confidence < 1 else 0
     html = env.from_string(_TEMPLATE).render(
-        paper=paper, claims=claims, figure=figure_png(figure) if figure is not None else None,
+        paper=paper, claims=claims, note=note, figure=figure_png(figure) if figure is not None else None,
         scale="quick (scaled down: fewer seeds and steps)" if overrides else "full suite",
         overrides=overrides, suite_path=suite_path, store_path=store_path,
         seeds=f"{len(seeds)} ({', '.join(map(str, seeds))})" if seeds else "none yet",
