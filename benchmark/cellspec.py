@@ -55,8 +55,10 @@ class CellSpec:
     validation: how the budget splits into train and validation (``fraction``,
         ``min_per_class``); empty: no validation split (the budget all trains).
     selection: the sweep and its rule (``trials``, ``seed``, ``rule``); empty: one trial.
-    Empty ``validation`` / ``selection`` are left out of the identity, so cells written before
-    they existed keep their ids.
+    data_versions: content version of each user or plugin dataset the cell reads (a user
+        folder's fingerprint): an edited folder is a new cell, never a finished one.
+    Empty ``validation`` / ``selection`` / ``data_versions`` are left out of the identity, so
+    cells written before they existed keep their ids.
     """
 
     source: str | None
@@ -71,6 +73,7 @@ class CellSpec:
     train: dict[str, Any] = dataclasses.field(default_factory=dict)
     validation: dict[str, Any] = dataclasses.field(default_factory=dict)
     selection: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data_versions: dict[str, Any] = dataclasses.field(default_factory=dict)
     label: str = dataclasses.field(default="", compare=False)
     """Display name (``finetune_partial(k=2)``), set by the grid from the strategy's declaration;
     not part of the identity (two specs differing only here are the same cell)."""
@@ -78,9 +81,10 @@ class CellSpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("label")
-        for key in ("strategy_params", "backbone_params", "pretrain", "train", "validation", "selection"):
+        for key in ("strategy_params", "backbone_params", "pretrain", "train", "validation", "selection",
+                    "data_versions"):
             d[key] = _freeze(d[key])
-        for key in ("validation", "selection"):
+        for key in ("validation", "selection", "data_versions"):
             if not d[key]:
                 del d[key]
         return d

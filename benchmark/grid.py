@@ -105,6 +105,7 @@ def build_grid(suite: Suite) -> Grid:
                         train=dict(suite.train), label=strat.label(entry.params),
                         validation=dataclasses.asdict(suite.validation),
                         selection=dataclasses.asdict(suite.sweep),
+                        data_versions=_data_versions(source, target),
                     )
                     reason = _skip_reason(spec, strat)
                     if reason:
@@ -113,6 +114,20 @@ def build_grid(suite: Suite) -> Grid:
                     key = cell_id(spec)
                     runs.extend(GridRun(spec, seed, run_id(spec, seed), key) for seed in suite.seeds)
     return Grid(suite, tuple(runs), tuple(skipped))
+
+
+def _data_versions(*names: str | None) -> dict[str, str]:
+    """``{name: content version}`` of the user and plugin datasets among ``names`` (built-ins are
+    versioned by the code that generates them, so their cells keep their ids)."""
+    from benchmark import data
+
+    out = {}
+    for name in names:
+        if name:
+            found = data.info(name)
+            if found.kind in ("user", "plugin") and found.version:
+                out[name] = found.version
+    return out
 
 
 def _classes_range(name: str) -> tuple[int, int] | None:

@@ -216,3 +216,26 @@ def test_an_edited_source_folder_gets_a_new_source_model(tmp_path, monkeypatch):
     assert key() == before
     Image.fromarray(np.zeros((10, 12), np.uint8)).save(folder / "bee" / "00.png")
     assert key() != before
+
+
+def test_an_edited_folder_is_a_new_cell_not_a_finished_one(tmp_path, monkeypatch) -> None:
+    """The store keys runs by cell identity: editing a user folder must change it, or `tbench run`
+    would skip the edited data's runs as already finished and the report reuse old accuracies."""
+    from PIL import Image
+
+    from benchmark.config import resolve_suite
+    from benchmark.data import clear_cache
+    from benchmark.grid import build_grid
+
+    root = tmp_path / "shapes"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((12, 12), 40 * i + (0 if c == "a" else 20), np.uint8)).save(root / c / f"{i}.png")
+    suite = {"name": "edit", "targets": [f"folder:{root}"], "strategies": ["scratch"],
+             "labels_per_class": [2], "seeds": 1, "input": {"height": 12, "width": 12, "channels": 1}}
+    before = {r.run_id for r in build_grid(resolve_suite(suite)).runs}
+    Image.fromarray(np.full((12, 12), 255, np.uint8)).save(root / "a" / "0.png")
+    clear_cache()
+    after = {r.run_id for r in build_grid(resolve_suite(suite)).runs}
+    assert before and after and not before & after
