@@ -103,3 +103,12 @@ def test_a_source_at_chance_on_its_own_task_fails_its_runs(data_dir, tmp_path, m
     result, params = run_seed(tiny.cell("finetune_full"), tiny.SEED, data, plan=FAST, checkpoint_dir=str(tmp_path))
     assert result.status == "failed" and params is None
     assert "failed source" in result.error and result.extras["source_above_chance_p"] >= 1e-3
+
+
+def test_a_permuted_source_is_judged_on_its_own_task(data_dir, tmp_path) -> None:
+    """The quick suite's bad-by-design source (labels permuted) scores ~0 on the clean held-out
+    labels but is not a failed source: its own task is the permuted one, and it learnt it."""
+    spec = tiny.cell("finetune_full", source="font_digits@label_permutation=1")
+    result, _ = run_seed(spec, tiny.SEED, load_cell_data(spec, data_dir), plan=FAST,
+                         checkpoint_dir=str(tmp_path))
+    assert result.status == "ok" and result.extras["source_above_chance_p"] < 1e-6

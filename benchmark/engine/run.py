@@ -120,7 +120,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         return _diverged(spec, seed, source.diverged_step, t0, c0, pretrain_s, plan,
                          {**extras, "diverged_in": "pretrain"}), None
     if source is not None and data.source_test is not None:
-        failed = _check_source(source, data.source_test, seed, extras)
+        failed = _check_source(source, spec.source, data.source_test, seed, extras)
         if failed:
             return _failed(spec, seed, failed, t0, c0, pretrain_s, plan, extras), None
 
@@ -213,18 +213,36 @@ SOURCE_CHANCE_P = 1e-3
 one-sided binomial p has failed: its runs are ``failed``, never silently "transfer"."""
 
 
-def _check_source(source: SourceModel, source_test: Any, seed: int, extras: dict) -> str | None:
-    """Record the source model's accuracy on its own held-out split; the reason if it failed."""
+def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, extras: dict) -> str | None:
+    """Record the source model's accuracy on its own task's held-out split; the reason if it failed.
+
+    "Its own task" is the one its train labels define: a ``label_permutation`` source is scored
+    against the permuted held-out labels. A source whose labels are random by design
+    (``label_shuffle``, or ``label_noise`` at or above (K−1)/K) has no task to be at chance on:
+    its accuracy is recorded but not judged.
+    """
     from benchmark.analysis.stats import above_chance_p
+    from benchmark.data.spec import parse_name
+    from benchmark.data.transforms import label_permutation
 
     idx = selection.subsample(len(source_test.labels), seed)
-    acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx],
-                    np.asarray(source_test.labels)[idx])
-    p = above_chance_p(acc, int(idx.size), int(source.num_classes))
+    labels = np.asarray(source_test.labels)[idx]
+    k = int(source.num_classes)
+    random_by_design = False
+    for op, value in parse_name(name).label_ops:
+        if op == "label_permutation":
+            labels = label_permutation(labels, k, int(value))
+        elif op == "label_shuffle" or (op == "label_noise" and float(value) >= (k - 1) / k):
+            random_by_design = True
+    acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx], labels)
+    p = above_chance_p(acc, int(idx.size), k)
     extras.update(source_accuracy=acc, source_n_test=int(idx.size), source_above_chance_p=p)
+    if random_by_design:
+        extras["source_check"] = "not judged: the source's train labels are random by design"
+        return None
     if p >= SOURCE_CHANCE_P:
         return (f"failed source: the source model scores {acc:.3f} on its own held-out split "
-                f"({source.num_classes} classes, p = {p:.2g} against chance); rerun it with another "
+                f"({k} classes, p = {p:.2g} against chance); rerun it with another "
                 "seed or pretrain schedule, or leave this source out")
     return None
 
