@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "benchmark.commands.schema",
     "benchmark.commands.report",
     "benchmark.commands.gap",
+    "benchmark.commands.predict",
     "benchmark.commands.reproduce",
     "benchmark.commands.bench",
 ]

@@ -18,6 +18,12 @@ whatever a cell's label budget): a pair-level property, never fed back into any 
 Subsampling is deterministic: ``numpy.random.default_rng((seed, side))`` without replacement.
 ``linear_cka`` needs paired representations of the same images, so it is not computed here.
 
+For ``tbench predict`` (:func:`record_prediction_scores`, same table): :func:`baseline_measures`
+adds per label budget ``K`` the scores ``NAME_lpcK`` computed from that budget alone (the images
+and labels a run of the seed gets, split 80/20 as the engine splits it): k-NN leave-one-out and
+validation-probe accuracy on source features and on pixels, LEEP, LogME, NCE and H-score; and
+``space="data"`` facts: label-set overlap, log10 of the source's train size.
+
 :func:`record_suite_measures` is the glue ``tbench run`` calls after a grid: one measure set per
 distinct (source, target, seed) of source-using cells whose runs are finished in the store and
 whose measures the store lacks. The store keys measures by (source, target, measure, space,
@@ -171,14 +177,7 @@ def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], in
         spec = run.spec
         if spec.source and get(spec.strategy).uses_source and run.run_id in finished:
             wanted.setdefault((spec.source, spec.target, int(run.seed)), spec)
-    have: dict[tuple[str, str, int], set[tuple[str, str]]] = {}
-    frame = store.measures_frame(with_config=True)
-    columns = ["source", "target", "measure", "space", "seed", "config"]
-    model = {key: model_of(pair_config(spec, 0, 0)) for key, spec in wanted.items()}
-    for s, t, m, space, seed, config in frame[columns].itertuples(index=False):
-        key = (s, t, int(seed))
-        if key in model and model_of(config) == model[key]:
-            have.setdefault(key, set()).add((space, m))
+    have = _have(store, wanted)
     todo = [(spec, key[2]) for key, spec in wanted.items() if not set(EXPECTED) <= have.get(key, set())]
     return todo, len(wanted) - len(todo)
 
@@ -208,6 +207,154 @@ def record_suite_measures(grid: Any, store: Any, *, data_dir: str | os.PathLike 
         summary.pair_s.append(time.perf_counter() - t0)
         if log:
             log(f"measures {spec.source} -> {spec.target} seed {seed}: {summary.pair_s[-1]:.1f}s")
+    summary.wall_s = time.perf_counter() - started
+    return summary
+
+
+BUDGET_FEATURE_SCORES = ("knn_loo", "probe_val", "leep", "logme", "nce", "h_score")
+BUDGET_PIXEL_SCORES = ("knn_loo", "probe_val")
+DATA_SCORES = ("label_overlap", "log10_source_train_size")
+"""Scores for predicting negative transfer (:mod:`benchmark.analysis.predict`), beside the
+measures above in the same table: per budget (``NAME_lpcK``, from the budget's labels only) on
+the source model's features and on pixels, and two data facts (``space="data"``)."""
+
+
+def budget_name(measure: str, labels_per_class: int) -> str:
+    """``knn_loo`` at 10 labels per class → ``knn_loo_lpc10`` (``_lpcall`` for every label)."""
+    return f"{measure}_lpc{'all' if int(labels_per_class) < 0 else int(labels_per_class)}"
+
+
+def baseline_expected(budgets: Any) -> set[tuple[str, str]]:
+    """Every (space, measure) :func:`baseline_measures` writes for these label budgets."""
+    out = {("data", m) for m in DATA_SCORES}
+    for lpc in budgets:
+        if int(lpc) != 0:
+            out |= {("features", budget_name(m, lpc)) for m in BUDGET_FEATURE_SCORES}
+            out |= {("pixels", budget_name(m, lpc)) for m in BUDGET_PIXEL_SCORES}
+    return out
+
+
+def budget_split(labels: np.ndarray, num_classes: int, labels_per_class: int, validation: dict[str, Any],
+                 seed: int, max_images: int = MAX_IMAGES) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx)`` of the labelled budget a run of this seed gets (the engine's own
+    :func:`~benchmark.engine.budget.split_budget` and ``split_validation``), at most
+    ``max_images`` in all (a seeded subsample of a large ``all`` budget)."""
+    from benchmark.engine.budget import split_budget
+    from benchmark.engine.selection import split_validation
+
+    budget, _ = split_budget(labels, num_classes, labels_per_class, seed)
+    train, val = split_validation(labels, budget, validation or {}, seed)
+    if budget.size > max_images:
+        keep = budget[subsample_indices(budget.size, max_images, seed, side=2)]
+        train, val = np.intersect1d(train, keep), np.intersect1d(val, keep)
+    return train, val
+
+
+def baseline_measures(spec: CellSpec, seed: int, budgets: Any = None, *,
+                      data_dir: str | os.PathLike | None = None,
+                      checkpoint_dir: str | os.PathLike | None = None,
+                      max_images: int = MAX_IMAGES) -> list[dict[str, Any]]:
+    """Rows of the prediction baselines for ``spec``'s pair and ``seed`` (see ``DATA_SCORES``,
+    ``BUDGET_*_SCORES``), for each label budget in ``budgets`` (default: the spec's).
+
+    Only the budget a run of this seed would get is read (its labels included: a practitioner
+    holds them before training); never target test data, never train labels outside the budget.
+    """
+    from benchmark.analysis.baselines import knn_loo_accuracy, label_overlap, probe_val_accuracy
+    from benchmark.data import load
+    from benchmark.engine import source_features
+    from benchmark.engine.malloc import keep_freed_buffers
+
+    keep_freed_buffers()
+    source = load(spec.source, split="train", spec=spec.input_spec, data_dir=data_dir)
+    target = load(spec.target, split="train", spec=spec.input_spec, data_dir=data_dir)
+    config = pair_config(spec, len(source.labels), 0)
+    values: dict[tuple[str, str], float | None] = {
+        ("data", "label_overlap"): label_overlap(source.class_names, target.class_names),
+        ("data", "log10_source_train_size"): math.log10(max(len(source.labels), 1))}
+    labels = np.asarray(target.labels, np.int64)
+    for lpc in (spec.labels_per_class,) if budgets is None else budgets:
+        if int(lpc) == 0:
+            continue
+        train, val = budget_split(labels, int(target.num_classes), int(lpc), spec.validation, seed, max_images)
+        both = np.concatenate([train, val])
+        feats, probs = source_features(spec, seed, target.images[both], data_dir=data_dir,
+                                       checkpoint_dir=checkpoint_dir)
+        feats, probs, y = feats.astype(np.float64), probs.astype(np.float64), labels[both]
+        pixels = target.images[both].reshape(len(both), -1).astype(np.float64) / 255.0
+        n_train = len(train)
+        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+            for space, f in (("features", feats), ("pixels", pixels)):
+                values[(space, budget_name("knn_loo", lpc))] = _safe(knn_loo_accuracy, f, y)
+                values[(space, budget_name("probe_val", lpc))] = _safe(
+                    probe_val_accuracy, f[:n_train], y[:n_train], f[n_train:], y[n_train:])
+            for name, fn, x in (("leep", leep, probs), ("nce", nce, probs), ("logme", logme, feats),
+                                ("h_score", h_score, feats)):
+                values[("features", budget_name(name, lpc))] = _safe(fn, x, y)
+    return [{"source": spec.source, "target": spec.target, "measure": m, "value": v, "space": space,
+             "seed": int(seed), "config": config} for (space, m), v in values.items()]
+
+
+def _have(store: Any, keys: dict[tuple[str, str, int], CellSpec]) -> dict[tuple[str, str, int], set]:
+    """The (space, measure) rows the store holds for each key, taken with the key's model."""
+    model = {key: model_of(pair_config(spec, 0, 0)) for key, spec in keys.items()}
+    have: dict[tuple[str, str, int], set[tuple[str, str]]] = {}
+    frame = store.measures_frame(with_config=True)
+    columns = ["source", "target", "measure", "space", "seed", "config"]
+    for s, t, m, space, seed, config in frame[columns].itertuples(index=False):
+        key = (s, t, int(seed))
+        if key in model and model_of(config) == model[key]:
+            have.setdefault(key, set()).add((space, m))
+    return have
+
+
+def record_prediction_scores(grid: Any, store: Any, *, finished_only: bool = True,
+                             data_dir: str | os.PathLike | None = None,
+                             checkpoint_dir: str | os.PathLike | None = None,
+                             log: Callable[[str], None] | None = None) -> MeasuresSummary:
+    """Make sure the store has every pre-training score of the grid's source-using pairs: the
+    measures of :func:`pair_measures` and the baselines of :func:`baseline_measures` for every
+    budget of the pair's cells; compute only what is missing. ``finished_only``: just the
+    (pair, seed)s with a finished run (a fit suite); else every seed of the grid (a suite to
+    predict before it runs). Each pair is written as soon as it is done."""
+    from benchmark.strategies import get
+
+    started = time.perf_counter()
+    finished = store.finished_ids() if finished_only else None
+    wanted: dict[tuple[str, str, int], CellSpec] = {}
+    budgets: dict[tuple[str, str, int], set[int]] = {}
+    for run in grid.runs:
+        spec = run.spec
+        if not (spec.source and get(spec.strategy).uses_source):
+            continue
+        if finished is not None and run.run_id not in finished:
+            continue
+        key = (spec.source, spec.target, int(run.seed))
+        wanted.setdefault(key, spec)
+        budgets.setdefault(key, set()).add(int(spec.labels_per_class))
+    have = _have(store, wanted)
+    summary = MeasuresSummary()
+    for key, spec in wanted.items():
+        got = have.get(key, set())
+        need_gap = not set(EXPECTED) <= got
+        need_base = not baseline_expected(budgets[key]) <= got
+        if not (need_gap or need_base):
+            summary.already += 1
+            continue
+        t0 = time.perf_counter()
+        kwargs = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
+        try:
+            rows = pair_measures(spec, key[2], **kwargs) if need_gap else []
+            if need_base:
+                rows += baseline_measures(spec, key[2], sorted(budgets[key]), **kwargs)
+        except Exception as err:  # one pair's failure must not cost the others their scores
+            summary.errors.append(f"{key[0]} -> {key[1]} seed {key[2]}: {type(err).__name__}: {err}")
+            continue
+        summary.rows += store.record_measures(rows)
+        summary.pairs += 1
+        summary.pair_s.append(time.perf_counter() - t0)
+        if log:
+            log(f"scores {key[0]} -> {key[1]} seed {key[2]}: {summary.pair_s[-1]:.1f}s")
     summary.wall_s = time.perf_counter() - started
     return summary
 
