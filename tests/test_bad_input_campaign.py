@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,28 @@ def test_campaign_broken_suites_are_refused_before_any_store_is_made(field, valu
         assert cli("run", str(suite), "--store", str(store), "--quiet") == 2
         capsys.readouterr()
         assert not store.exists() and sorted(os.listdir(root)) == ["suite.yaml"]
+
+
+# -- a killed dataset preparation ------------------------------------------------------------------
+
+_PREPARE = "import sys; from benchmark.data.datasets import prepare; prepare('uci_digits', sys.argv[1])"
+
+
+def test_an_incomplete_dataset_folder_from_a_killed_preparation_is_removed_next_time(tmp_path):
+    from benchmark.data.datasets import prepare
+
+    root = tmp_path / "tfds"
+    proc = subprocess.Popen([sys.executable, "-c", _PREPARE, str(root)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    left: list[Path] = []
+    deadline = time.monotonic() + 120
+    while not left and proc.poll() is None and time.monotonic() < deadline:
+        left = list((root / "uci_digits").glob("incomplete.*"))
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert left and all(p.is_dir() for p in left), "the preparation ended before it could be killed"
+    builder = prepare("uci_digits", root)
+    assert builder.is_prepared()
+    assert not list((root / "uci_digits").glob("incomplete.*"))
+    assert [p.name for p in (root / "uci_digits").iterdir()] == [builder.version.__str__()]
