@@ -267,8 +267,10 @@ def logistic_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
     from sklearn.preprocessing import StandardScaler
 
     y = np.asarray(y_train, bool)
-    if y.all() or not y.any() or np.isnan(x_train).all():
+    measured = ~np.isnan(x_train).all(axis=0)  # a score no training pair has carries nothing
+    if y.all() or not y.any() or not measured.any():
         return np.full(len(x_test), float(y.mean()) if len(y) else 0.5)
+    x_train, x_test = x_train[:, measured], x_test[:, measured]
     model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
                           LogisticRegression(C=c, class_weight="balanced", max_iter=5000))
     model.fit(x_train, y)
@@ -313,8 +315,8 @@ def evaluate(pairs: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0,
             ok = np.isfinite(oriented)
             pos_score = p_pos if key == COMBINATION else oriented
             idx = shared if ok.all() else rng.integers(0, ok.sum(), size=(n_boot, int(ok.sum())))
-            if ok.sum() < 3:
-                metrics.append({"score": key, "n": int(ok.sum()), "note": "fewer than 3 pairs with this score"})
+            if ok.sum() < 2:
+                metrics.append({"score": key, "n": int(ok.sum()), "note": "fewer than 2 pairs with this score"})
                 continue
             m, boot = score_metrics(oriented[ok], -oriented[ok], pos_score[ok], gain[ok], neg[ok], pos[ok], idx)
             meta = BY_KEY.get(key)

@@ -73,7 +73,7 @@ def _log(message: str) -> None:
 def _fit(args, grid, store_path: Path):
     """The fit suite's pair frame (scores computed where missing) and its evaluation."""
     from benchmark.analysis.predict import evaluate, pair_frame
-    from benchmark.analysis.transfer import transfer_table
+    from benchmark.analysis.transfer import INCONCLUSIVE, NEGATIVE, POSITIVE, transfer_table
     from benchmark.measures import record_prediction_scores
     from benchmark.store import Store
 
@@ -84,18 +84,19 @@ def _fit(args, grid, store_path: Path):
         if missing:
             raise UserError(f"{len(missing)} of {len(grid.runs)} runs of {file} have no finished result in "
                             f"{store_path}; finish the suite first (`tbench run {file}`)", file=file)
+        table = transfer_table(_current_runs(store, grid))
+        verdicts = table[table["verdict"].isin([NEGATIVE, POSITIVE, INCONCLUSIVE])]
+        if verdicts.empty:  # checked before any score is computed: bad input writes nothing
+            raise UserError(f"no cell of {file} has a transfer verdict (each needs at least 5 paired seeds "
+                            "against scratch); nothing to predict", file=file)
+        if not (verdicts["verdict"] == NEGATIVE).any():
+            raise UserError(f"no cell of {file} shows negative transfer, so the AUROC for negative transfer is "
+                            "undefined; add sources that hurt (label noise, another task) to the suite", file=file)
         summary = record_prediction_scores(grid, store, finished_only=True, log=_log)
-        runs = _current_runs(store, grid)
         measures = store.measures_frame()
     for error in summary.errors:
         _log(f"tbench predict: scores not computed for {error}")
-    pairs = pair_frame(transfer_table(runs), measures)
-    if pairs.empty:
-        raise UserError(f"no cell of {file} has a transfer verdict (each needs at least 5 paired seeds "
-                        "against scratch); nothing to predict", file=file)
-    if not pairs["negative"].any():
-        raise UserError(f"no cell of {file} shows negative transfer, so the AUROC for negative transfer is "
-                        "undefined; add sources that hurt (label noise, another task) to the suite", file=file)
+    pairs = pair_frame(table, measures)
     return pairs, evaluate(pairs, n_boot=args.n_boot, seed=args.seed), summary
 
 
