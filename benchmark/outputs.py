@@ -46,17 +46,18 @@ def check_output(path: str | os.PathLike, *, stores: Iterable[str | os.PathLike]
         st = None
     except (OSError, ValueError) as err:
         raise UserError(f"cannot write {path!s} ({getattr(err, 'strerror', None) or err})", field=flag) from None
-    protected = [p for s in stores for p in _sidecars(Path(s))]
+    protected = [(p, Path(s)) for s in stores for p in _sidecars(Path(s))]
     resolved = _resolved(out)
-    for store in protected:
-        same = resolved == _resolved(store)
+    for file, store in protected:
+        same = resolved == _resolved(file)
         if st is not None and not same:
             try:
-                same = os.path.samefile(out, store)
+                same = os.path.samefile(out, file)
             except OSError:
                 same = False
         if same:
-            raise UserError(f"{path!s} is the results store {store} itself; nothing was written; "
+            what = "itself" if file == store else f"({file.name[len(store.name):]} file)"
+            raise UserError(f"{path!s} is the results store {store} {what}; nothing was written; "
                             "pass another output file", field=flag)
     if st is None:
         return out
