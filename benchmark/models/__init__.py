@@ -5,14 +5,16 @@ Every model is a flax linen module with submodules ``block0 .. block{n-1}`` (bot
 ``classify(features) -> logits`` and ``__call__(images) -> logits float32[B, num_classes]``.
 Strategies freeze by parameter path (``block0/...``), never by changing the model.
 
-``build("lenet", {"width": 4}, num_classes=10)``; ``names()`` lists the registered models.
+``build("lenet", {"width": 4}, num_classes=10)``; ``names()`` lists the backbones. What a
+backbone is (its parameters, blocks, input sizes, constructor) is declared, without JAX, in
+``benchmark.backbones``; this package holds the flax modules and what needs them.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
-from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -20,23 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmark.errors import UserError
-from benchmark.models.convnet import ConvNet
+from benchmark import backbones
 from benchmark.models.discriminator import DomainDiscriminator
-from benchmark.models.efficientnet_lite0 import efficientnet_lite0
 from benchmark.models.flops import matmul_flops
-from benchmark.models.lenet import LeNet
-from benchmark.models.resnet import ResNet
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {
-    "convnet": ConvNet,
-    "efficientnet_lite0": efficientnet_lite0,
-    "lenet": LeNet,
-    "resnet": ResNet,
-}
-
-PARAMS = {"convnet": ("width",), "efficientnet_lite0": ("pretrained",), "lenet": ("width",), "resnet": ("width",)}
-"""Constructor arguments a suite may set per backbone (``backbone_params``)."""
 
 __all__ = [
     "DomainDiscriminator",
@@ -51,25 +39,20 @@ __all__ = [
 
 
 def names() -> list[str]:
-    """Registered backbone names."""
-    return sorted(_REGISTRY)
+    """Declared backbone names (``benchmark.backbones``)."""
+    return backbones.names()
 
 
 def build(name: str, params: dict[str, Any] | None, num_classes: int) -> nn.Module:
-    """The backbone ``name`` with constructor ``params`` and a ``num_classes``-way head."""
-    if name not in _REGISTRY:
-        raise UserError(f"unknown backbone {name!r}; choose one of {', '.join(names())}", field="backbone")
-    params = dict(params or {})
-    unknown = set(params) - set(PARAMS[name])
-    if unknown:
-        raise UserError(
-            f"backbone {name!r} has no parameter(s) {sorted(unknown)}; allowed: {list(PARAMS[name])}",
-            field="backbone_params",
-        )
-    width = params.get("width", 16)
-    if not isinstance(width, int) or width < 1:
-        raise UserError(f"width must be a positive integer, got {width!r}", field="backbone_params.width")
-    return _REGISTRY[name](num_classes=num_classes, **params)
+    """The backbone ``name`` with constructor ``params`` and a ``num_classes``-way head.
+
+    Name and params are checked against the backbone's declaration (``benchmark.backbones``,
+    ``UserError`` naming the field); the declaration's ``factory`` constructs the module.
+    """
+    declared = backbones.get(name)
+    params = declared.resolve(params, field="backbone_params")
+    module, _, attr = declared.factory.partition(":")
+    return getattr(importlib.import_module(module), attr)(num_classes=num_classes, **params)
 
 
 def block_names(model: nn.Module) -> list[str]:
