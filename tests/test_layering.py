@@ -177,6 +177,18 @@ def test_data_store_and_report_layers_import_no_jax(package):
                                    f"(checked {probe['modules']})")
 
 
+@pytest.mark.parametrize("code", [
+    "import benchmark.strategies as s; [s.get(n) for n in s.names()]",  # every declaration
+    "import benchmark.grid, benchmark.executors, benchmark.measures",
+    "import benchmark.cli; benchmark.cli.build_parser()",  # every command registered
+])
+def test_declarations_grid_and_command_line_import_no_jax(code):
+    probe = code + "; import sys; print([k for k in sys.argv[1:] if k in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", probe, *JAX], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[-2] == "[]", f"{code!r} loads {proc.stdout.splitlines()[-1]}"
+
+
 def test_importing_the_engine_does_not_tune_the_process():
     # glibc's malloc is tuned by whoever starts training (executors.run_group, the bench), never
     # as a side effect of an import (benchmark/engine/malloc.py).
