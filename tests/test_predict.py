@@ -297,3 +297,9 @@ def test_bad_input_is_one_sentence_exit_2_and_writes_nothing(e2e, case, capsys) 
     assert expected in err and len(err.splitlines()) == 1, err
     assert not html.exists() and not (root / f"bad-{case}.json").exists()
     assert _measure_rows(store) == before
+
+
+def test_folds_that_train_on_one_outcome_are_counted() -> None:
+    groups = ["a", "a", "b", "c"]
+    assert P.one_outcome_folds(np.array([True, True, False, False]), groups) == 1  # holding out a leaves no positive
+    assert P.one_outcome_folds(np.array([True, False, True, False]), groups) == 0

@@ -203,10 +203,10 @@ def batch_weighted_tau(x: np.ndarray, y: np.ndarray, chunk: int = 250) -> np.nda
     out = []
     for i in range(0, len(x), chunk):
         xb, yb = x[i:i + chunk], y[i:i + chunk]
-        sx = np.sign(xb[:, :, None] - xb[:, None, :])
-        sy = np.sign(yb[:, :, None] - yb[:, None, :])
-        concord = (sx * sy).sum(2)
-        tie_x, tie_y = (sx == 0).sum(2) - 1.0, (sy == 0).sum(2) - 1.0  # minus the diagonal
+        dx = xb[:, :, None] - xb[:, None, :]
+        dy = yb[:, :, None] - yb[:, None, :]
+        concord = np.sign(dx * dy).sum(2)
+        tie_x, tie_y = (dx == 0).sum(2) - 1.0, (dy == 0).sum(2) - 1.0  # minus the diagonal
         taus = []
         for w in (_rank_weights(xb, yb), _rank_weights(yb, xb)):
             tot = (n - 1) * w.sum(1)
@@ -272,7 +272,8 @@ def logistic_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
         return np.full(len(x_test), float(y.mean()) if len(y) else 0.5)
     x_train, x_test = x_train[:, measured], x_test[:, measured]
     model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                          LogisticRegression(C=c, class_weight="balanced", max_iter=5000))
+                          LogisticRegression(C=c, class_weight="balanced", solver="newton-cholesky",
+                                             max_iter=200))
     model.fit(x_train, y)
     return model.predict_proba(x_test)[:, 1]
 
@@ -292,6 +293,13 @@ def loso_predictions(x: np.ndarray, y: np.ndarray, groups: Sequence[str],
             continue
         out[test] = fit_predict(x[~test], y[~test], x[test])
     return out
+
+
+def one_outcome_folds(y: np.ndarray, groups: Sequence[str]) -> int:
+    """How many leave-one-source-out folds train on pairs of one outcome only (their held-out
+    pairs get that outcome's share, a constant: the combination cannot rank them)."""
+    y, g = np.asarray(y, bool), np.asarray(groups, dtype=object)
+    return sum(1 for held in dict.fromkeys(g) if len(set(y[g != held])) < 2)
 
 
 def evaluate(pairs: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0,
@@ -328,6 +336,8 @@ def evaluate(pairs: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0,
                 boots[key] = boot
         results.append({"group": group, "n_pairs": len(frame), "n_negative": int(neg.sum()),
                         "n_positive": int(pos.sum()), "n_sources": int(frame["source"].nunique()),
+                        "one_outcome_folds": {"negative": one_outcome_folds(neg, frame["source"]),
+                                              "positive": one_outcome_folds(pos, frame["source"])},
                         "metrics": metrics, "comparisons": _comparisons(metrics, boots),
                         "predictions": _predictions(frame, p_neg, p_pos)})
     return results

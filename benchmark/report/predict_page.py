@@ -113,6 +113,7 @@ def build_page(doc: Mapping[str, Any], pairs: pd.DataFrame, new_pairs: pd.DataFr
         sections.append({
             "group": group["group"], "n_pairs": group["n_pairs"], "n_negative": group["n_negative"],
             "n_positive": group["n_positive"], "n_sources": group["n_sources"],
+            "one_outcome": group.get("one_outcome_folds", {}),
             "roc": roc_figure(frame, group, [*top, COMBINATION]),
             "gain": gain_figure(frame, group, [*top[:5], COMBINATION]),
             "rows": [{"score": m["score"], "kind": m.get("kind", ""), "note": m.get("note", ""),
