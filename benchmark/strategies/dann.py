@@ -15,7 +15,7 @@ head serves both (then ``labels_per_class = 0`` is the paper's unsupervised sett
 the source has its own head (``source_head``, from the pretrained one) and the target head is new.
 Discriminator: MLP(``disc_hidden``, ``disc_hidden``, 1); its loss is weighted by ``domain_weight``.
 
-``backbone_lr_scale`` (default 0.1): the pretrained blocks learn at ``0.1 ×`` the rate of the
+``backbone_lr_scale`` (default 0.01 since 2026-12-02, 0.1 before): the pretrained blocks learn at ``s ×`` the rate of the
 heads and the discriminator. This is the convention of every strategy here that starts from a
 pretrained backbone (``finetune_full``, ``self_training``) and of the Transfer-Learning-Library's
 DANN (``ImageClassifier.get_parameters``: backbone ``0.1 × base_lr`` when fine-tuning). Ganin et
@@ -29,14 +29,22 @@ target labels): uci_digits → uci_digits_m, source-only 0.424, full rate 0.440,
 font_digits → uci_digits, source-only 0.516, full rate 0.584 / 0.502 / diverged at step 38,
 0.1 0.564 / 0.558 / 0.518. So 0.1 did as well or better on average and never diverged.
 
-That choice was made by looking at target *test* accuracy on those pairs; it is kept as the
-default only because it is TLlib's convention, and sweeps (``sweep: {trials: N}``) select it
-on validation data instead (``search_space`` below). Training code (JAX) is imported inside the
-hooks, so reading the declaration loads no JAX.
+That choice was made by looking at target *test* accuracy on those pairs, so it was re-derived
+by a rule fixed before the runs (``suites/defaults/dann_backbone_lr.yaml``, read by
+``tools/derive_default.py``): the scale in {0.01, 0.1, 1.0} with the highest mean source-validation
+accuracy (the source's held-out split; no target labels, no target test data) over
+font_digits → uci_digits_m and uci_digits → uci_digits_m, 3 seeds each, no target labels.
+Measured 2026-12-02: 0.01 → 0.974 [0.966, 0.981], 0.1 → 0.966 [0.956, 0.976], 1.0 → 0.960
+[0.944, 0.976] (mean, Student-t 95% interval, n = 6 runs). The rule picks 0.01, so that is the
+default; the intervals overlap, and source validation favours keeping source features (DomainBed
+reports the same bias of training-domain validation). Sweeps (``sweep: {trials: N}``) select
+it per run on validation data instead (``search_space`` below). Training code (JAX) is imported
+inside the hooks, so reading the declaration loads no JAX.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from benchmark.strategies.declaration import Declaration, Needs, Param, SearchDim
@@ -52,7 +60,7 @@ DECLARATION = Declaration(
                                minimum=0.0, maximum=1e3),
         "disc_hidden": Param(int, 64, "hidden units of the discriminator's two layers", minimum=1, maximum=4096),
         "anneal_lr": Param(bool, True, "μ_p = μ0 / (1 + 10 p)^0.75 (Ganin et al. § 5.2.2)"),
-        "backbone_lr_scale": BACKBONE_LR_SCALE,
+        "backbone_lr_scale": dataclasses.replace(BACKBONE_LR_SCALE, default=0.01),
     },
     needs=Needs(source_model=True, source_data=True, unlabeled_target=True, min_labels_per_class=0),
     search_space=(SearchDim("train.learning_rate", 0.005, 0.2, log=True),
