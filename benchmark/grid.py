@@ -22,6 +22,8 @@ Which cells exist (and which are skipped, with the reason shown by ``tbench show
 Ids: ``benchmark.cellspec.run_id(spec, seed)`` (the content address of one run, the same in any
 suite) and ``benchmark.cellspec.cell_id(spec)`` (the same hash without the seed: the cell).
 What a strategy needs comes from its declaration (``benchmark.strategies.declaration``).
+A pretrained source's weights (``imagenet``) are in its own cells only: every other cell builds
+the backbone with ``pretrained: none`` (``benchmark.pretrained.sources.cell_backbone_params``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Iterable
 
 from benchmark.cellspec import ALL_LABELS, CellSpec, cell_id, run_id
 from benchmark.config import Suite
+from benchmark.pretrained.sources import cell_backbone_params, is_pretrained
 from benchmark.strategies.declaration import Declaration
 
 
@@ -100,7 +103,8 @@ def build_grid(suite: Suite) -> Grid:
                     spec = CellSpec(
                         source=source, target=target, strategy=entry.name, labels_per_class=budget,
                         input_spec=suite.input_spec, strategy_params=dict(entry.params),
-                        backbone=suite.backbone, backbone_params=dict(suite.backbone_params),
+                        backbone=suite.backbone,
+                        backbone_params=cell_backbone_params(suite.backbone, suite.backbone_params, source),
                         pretrain=dict(suite.pretrain) if uses_source else {},
                         train=dict(suite.train), label=strat.label(entry.params),
                         validation=dataclasses.asdict(suite.validation),
@@ -123,7 +127,7 @@ def _data_versions(*names: str | None) -> dict[str, str]:
 
     out = {}
     for name in names:
-        if name:
+        if name and not is_pretrained(name):
             found = data.info(name)
             if found.kind in ("user", "plugin") and found.version:
                 out[name] = found.version

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from benchmark.errors import UserError
+from benchmark.pretrained.sources import is_pretrained
 
 
 def base_ids(name: str, split: str, data_dir: str | os.PathLike | None = None) -> set[tuple[str, str, int]]:
@@ -55,6 +56,8 @@ def check_pairs(pairs: Iterable[tuple[str, str]], *, file: str,
     """Raise ``UserError`` naming the first (source, target) pair whose source trains on target
     test images. Called before any run starts, so nothing is written."""
     for source, target in sorted(set(pairs)):
+        if is_pretrained(source):  # imagenet: a model without images here (docs/pretrained.md)
+            continue
         count = leaked_images(source, target, data_dir)
         if count:
             raise UserError(f"the pair {source} → {target} leaks: {count} image(s) of {target}'s test split "

@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from benchmark.analysis.gap import domain_gap, pixel_gap
 from benchmark.analysis.transferability import h_score, leep, logme, nce
 from benchmark.cellspec import CellSpec
+from benchmark.pretrained.sources import is_pretrained
 
 BLAS_THREADS = 1
 """BLAS threads for the measures' numpy/scikit-learn work. The matrices are small (≤ 1000 × 784);
@@ -175,7 +176,8 @@ def pending_pairs(grid: Any, store: Any) -> tuple[list[tuple[CellSpec, int]], in
     wanted: dict[tuple[str, str, int], CellSpec] = {}
     for run in grid.runs:
         spec = run.spec
-        if spec.source and get(spec.strategy).uses_source and run.run_id in finished:
+        if (spec.source and get(spec.strategy).uses_source and run.run_id in finished
+                and not is_pretrained(spec.source)):  # imagenet: no source images to measure a gap with
             wanted.setdefault((spec.source, spec.target, int(run.seed)), spec)
     have = _have(store, wanted)
     todo = [(spec, key[2]) for key, spec in wanted.items() if not set(EXPECTED) <= have.get(key, set())]
@@ -325,7 +327,7 @@ def record_prediction_scores(grid: Any, store: Any, *, finished_only: bool = Tru
     budgets: dict[tuple[str, str, int], set[int]] = {}
     for run in grid.runs:
         spec = run.spec
-        if not (spec.source and get(spec.strategy).uses_source):
+        if not (spec.source and get(spec.strategy).uses_source) or is_pretrained(spec.source):
             continue
         if finished is not None and run.run_id not in finished:
             continue

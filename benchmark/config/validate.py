@@ -17,6 +17,7 @@ from benchmark import backbones
 from benchmark.cellspec import ALL_LABELS, InputSpec
 from benchmark.config.suite import SELECTION_RULES, StrategyEntry, Suite, Sweep, Validation
 from benchmark.errors import UserError, did_you_mean
+from benchmark.pretrained import sources as pretrained_sources
 from benchmark.strategies.declaration import INT32_MAX, Param
 
 TOP_LEVEL_FIELDS = (
@@ -67,6 +68,7 @@ def resolve_suite(raw: Any, *, file: str = "<suite>", lines: dict[str, int] | No
     strategies = v.strategies(raw["strategies"], backbones.get(backbone).num_blocks)
     needs_source = any(_strategy(s.name).uses_source for s in strategies)
     sources = v.datasets("sources", raw.get("sources") or [], allow_empty=not needs_source)
+    v.pretrained_sources(sources, backbone, backbone_params, input_spec, strategies)
     validation = Validation(**v.mapping("validation", raw.get("validation"), VALIDATION_PARAMS))
     sweep = Sweep(**v.mapping("sweep", raw.get("sweep"), SWEEP_PARAMS))
     budgets = v.budgets(raw["labels_per_class"], targets, input_spec, validation)
@@ -196,6 +198,11 @@ class _Validator:
             if name in seen:
                 self.fail(where, f"{name!r} is listed twice; remove the duplicate")
             seen.add(name)
+            if pretrained_sources.is_pretrained(name):  # a model, not a dataset: checked by pretrained_sources
+                if field != "sources":
+                    self.fail(where, f"{name!r} is a pretrained model with no images; it can only be listed under sources")
+                out.append(name)
+                continue
             try:
                 found = data.info(name)
             except UserError as err:
@@ -208,6 +215,30 @@ class _Validator:
                           f"{at_least_classes} to measure accuracy")
             out.append(name)
         return tuple(out)
+
+    def pretrained_sources(self, sources: tuple[str, ...], backbone: str, params: dict[str, Any],
+                           spec: InputSpec, strategies: tuple[StrategyEntry, ...]) -> None:
+        """A pretrained source (``imagenet``) needs its backbone and weights and its input channels,
+        and no strategy that reads source images; its weights enter the suite only through it."""
+        for i, name in enumerate(sources):
+            if not pretrained_sources.is_pretrained(name):
+                continue
+            entry = pretrained_sources.get(name)
+            if backbone != entry.backbone or params.get(entry.param) != entry.value:
+                self.fail(f"sources[{i}]", f"the source {name!r} is {entry.backbone} with {entry.param}: "
+                          f"{entry.value}; set backbone: {{name: {entry.backbone}, params: {{{entry.param}: {entry.value}}}}}")
+            if spec.channels != entry.channels:
+                self.fail("input.channels", f"the source {name!r} needs {entry.channels} input channels "
+                          f"(grey images are repeated to RGB), got {spec.channels}")
+            for j, strategy in enumerate(strategies):
+                if _strategy(strategy.name).needs.source_data:
+                    self.fail(f"strategies[{j}]", f"{strategy.name} trains on source images and the source "
+                              f"{name!r} has none offline (it is a pretrained model); remove {strategy.name} or {name!r}")
+        for entry in pretrained_sources.PRETRAINED_SOURCES.values():
+            if backbone == entry.backbone and params.get(entry.param) == entry.value and entry.name not in sources:
+                self.fail(f"backbone.params.{entry.param}", f"the {entry.value} weights enter a suite only as the "
+                          f"source {entry.name!r} (every other model starts from a random init); add {entry.name!r} "
+                          f"to sources or set {entry.param}: none")
 
     def strategies(self, value: Any, num_blocks: int) -> tuple[StrategyEntry, ...]:
         from benchmark import strategies

@@ -6,6 +6,10 @@ load, a missing marker, an unreadable checkpoint or a hash mismatch (a partial o
 write) deletes the entry and pretrains again. Writes go to a temporary directory renamed into
 place, so concurrent runners never see half a checkpoint. Within a process, models are also
 kept in memory (a grid reuses one source across many targets and strategies).
+
+A pretrained source (``imagenet``, ``benchmark.pretrained.sources``) is not trained here: its
+model is the converted weights (1000 classes, ``pretrain_s`` 0, no orbax), the same for every
+seed and input spec, kept in memory keyed by the weights' SHA-256.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import orbax.checkpoint as ocp
 
 from benchmark import models, paths
 from benchmark.cellspec import InputSpec
-from benchmark.engine.plan import Plan
 from benchmark.config.schedule import resolve_pretrain
+from benchmark.engine.plan import Plan
 from benchmark.engine.train import Trainer
 from benchmark.strategies.base import all_train, batch_size, supervised_loss
 
@@ -49,6 +53,8 @@ class SourceModel:
     pretrain_s: float
     from_cache: bool
     diverged_step: int | None = None
+    pretrained_weights: str | None = None
+    """SHA-256 of the converted weights when the source is pretrained outside the suite."""
 
 
 _memory: dict[str, SourceModel] = {}
@@ -98,6 +104,10 @@ def get_source_model(source: str, input_spec: InputSpec, backbone: str,
     load_train: returns the source train Domain (``images uint8[N,H,W,C]``, ``labels int32[N]``,
     ``num_classes``, ``class_names``); called only when the model must be trained.
     """
+    from benchmark.pretrained import sources as pretrained_sources
+
+    if pretrained_sources.is_pretrained(source):
+        return pretrained_source_model(source, backbone, backbone_params)
     key = cache_key(source, input_spec, backbone, backbone_params, pretrain, seed)
     root = paths.checkpoint_dir(checkpoint_dir)
     entry = root / key
@@ -111,6 +121,26 @@ def get_source_model(source: str, input_spec: InputSpec, backbone: str,
     if loaded.diverged_step is None:
         _memory[memo] = loaded
     return loaded
+
+
+def pretrained_source_model(source: str, backbone: str, backbone_params: dict[str, Any]) -> SourceModel:
+    """The model of a pretrained source: its converted weights as the parameter tree of
+    ``backbone`` with the source's classes (the suite was checked to name that backbone)."""
+    from benchmark import pretrained
+    from benchmark.pretrained import sources as pretrained_sources
+
+    entry = pretrained_sources.get(source)
+    if backbone != entry.backbone or backbone_params.get(entry.param) != entry.value:
+        raise ValueError(f"source {source!r} needs backbone {entry.backbone} with {entry.param}: {entry.value}, "
+                         f"got {backbone} {backbone_params}")
+    digest = pretrained.weights_digest()
+    memo = f"pretrained:{source}:{digest}"
+    if memo not in _memory:
+        model_key = (backbone, tuple(sorted(backbone_params.items())), entry.num_classes)
+        _memory[memo] = SourceModel(jax.device_put(pretrained.imagenet_params()), model_key, entry.num_classes,
+                                    entry.class_names, 0.0, False, pretrained_weights=digest)
+        return _memory[memo]
+    return dataclasses.replace(_memory[memo], from_cache=True)
 
 
 def _load(entry: Path, backbone: str, backbone_params: dict, input_spec: InputSpec) -> SourceModel | None:

@@ -25,6 +25,7 @@ from benchmark.engine.plan import Plan
 from benchmark.engine.pretrain import SourceModel, get_source_model
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
 from benchmark.errors import UserError
+from benchmark.pretrained import sources as pretrained_sources
 from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 from benchmark.strategies.base import FitContext, FitResult
 
@@ -75,7 +76,7 @@ def load_cell_data(spec: CellSpec, data_dir: str | os.PathLike | None = None) ->
     source = source_test = None
     if strategy.uses_source_data:
         source = load_domain(spec.source, "train", spec, data_dir)
-    if strategy.uses_source:
+    if strategy.uses_source and not pretrained_sources.is_pretrained(spec.source):  # imagenet: no images
         source_test = load_domain(spec.source, "test", spec, data_dir)
     return CellData(load_domain(spec.target, "train", spec, data_dir),
                     load_domain(spec.target, "test", spec, data_dir), source, data_dir, source_test)
@@ -119,6 +120,9 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
     if source is not None and source.diverged_step is not None:
         return _diverged(spec, seed, source.diverged_step, t0, c0, pretrain_s, plan,
                          {**extras, "diverged_in": "pretrain"}), None
+    if source is not None and source.pretrained_weights:
+        extras.update(source_accuracy=None, source_weights_sha256=source.pretrained_weights,
+                      source_accuracy_note=pretrained_sources.get(spec.source).not_measured)
     if source is not None and data.source_test is not None:
         failed = _check_source(source, spec.source, data.source_test, seed, extras)
         if failed:
@@ -128,6 +132,10 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
     # Pad to the train split's size: the budget, the pool and their union all fit, so every
     # budget of this target runs the same compiled kernels.
     trainer = Trainer(model_key, plan, pad_to=len(train.labels))
+    if source is not None and source.pretrained_weights:  # frozen-backbone features cached on disk
+        from benchmark.engine.features_cache import FeatureCachingTrainer
+
+        trainer = FeatureCachingTrainer(model_key, plan, pad_to=len(train.labels), source_params=source.params)
     key = jax.random.key(seed)
     images = np.asarray(train.images)
     empty = np.zeros((0, *images.shape[1:]), images.dtype)

