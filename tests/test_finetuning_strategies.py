@@ -112,7 +112,12 @@ def test_bss_shrinks_the_smallest_singular_values_of_the_features(cell_data, che
     smallest = slice(live - 4, live)
     assert np.sum(after[smallest] ** 2) < 0.5 * np.sum(before[smallest] ** 2), (before, after)
     assert after[0] > 0.9 * before[0]
-    assert float(smallest_singular_energy(jnp.diag(jnp.arange(1.0, 6.0)), 2)) == pytest.approx(1.0 + 4.0)
+    # The eigenvalues of the Gram matrix are the squared singular values, tall or wide.
+    rng = np.random.default_rng(0)
+    for shape in [(32, 12), (12, 32)]:
+        f = rng.normal(size=shape).astype(np.float32)
+        s = np.linalg.svd(f.astype(np.float64), compute_uv=False)
+        assert float(smallest_singular_energy(jnp.asarray(f), 3)) == pytest.approx(np.sum(s[-3:] ** 2), rel=1e-4)
 
 
 def test_discriminative_lr_scales_block_i_of_n_by_decay_to_the_n_minus_i() -> None:
