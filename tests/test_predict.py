@@ -166,7 +166,9 @@ def test_budget_split_ignores_labels_outside_the_budget() -> None:
     assert np.array_equal(again[0], train) and np.array_equal(again[1], val)
 
 
-def test_the_page_escapes_names_and_allows_no_fetch() -> None:
+def test_the_page_escapes_names_and_runs_clean_in_headless_chromium(tmp_path) -> None:
+    from test_report import _chromium
+
     from benchmark.report.predict_page import build_page
 
     hostile = '<img src=x onerror="alert(1)">'
@@ -178,6 +180,11 @@ def test_the_page_escapes_names_and_allows_no_fetch() -> None:
     html = build_page(doc, pairs)
     assert hostile not in html and "&lt;img src=x" in html
     assert "default-src 'none'" in html and "<img class=\"fig\"" in html
+    page = tmp_path / "nt_prediction.html"
+    page.write_text(html, encoding="utf-8")
+    dom, console = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert console == []  # the sorter's hash matches the CSP; nothing blocked, nothing fetched
+    assert dom.count("<script") == 1 and "<td>&lt;img src=x onerror=" in dom
 
 
 # -- end to end on a tiny suite ---------------------------------------------------------------
@@ -270,6 +277,7 @@ def test_predict_on_another_suite_scores_pairs_before_they_run(e2e) -> None:
     doc = json.loads((root / "on.json").read_text())
     assert doc["on"]["suite"] == "predictother" and doc["on"]["n_pairs"] == 1
     assert doc["on"]["scores_computed"] == 1 and doc["on"]["evaluation"] is None  # nothing run there
+    assert doc["on"]["pairs_also_in_fit"] == 0
     pairs = pd.read_csv(root / "on_pairs.csv")
     row = pairs[pairs["suite"] == "predictother"]
     assert list(row["source"]) == ["font_digits@invert"] and 0 <= float(row["p_negative"].iloc[0]) <= 1
@@ -303,3 +311,16 @@ def test_folds_that_train_on_one_outcome_are_counted() -> None:
     groups = ["a", "a", "b", "c"]
     assert P.one_outcome_folds(np.array([True, True, False, False]), groups) == 1  # holding out a leaves no positive
     assert P.one_outcome_folds(np.array([True, False, True, False]), groups) == 0
+
+
+def test_predict_on_a_suite_with_verdicts_says_how_well_it_did(e2e) -> None:
+    root = e2e["root"]
+    argv = ["predict", e2e["suite"], "--store", str(e2e["store"]), "--on", e2e["suite"], "--on-store",
+            str(e2e["store"]), "-o", str(root / "self.html"), "--json", str(root / "self.json"), "--csv",
+            str(root / "self.csv"), "--n-boot", "200"]
+    assert main(argv) == 0
+    evaluation = json.loads((root / "self.json").read_text())["on"]["evaluation"]
+    assert (evaluation["n"], evaluation["n_negative"]) == (2, 1)
+    assert evaluation["auroc_negative"] in (0.0, 1.0)  # fit on the same two pairs: in-sample, shown as such
+    page = (root / "self.html").read_text()
+    assert "Checked against its finished verdicts" in page and "2 of these pairs are also pairs of" in page

@@ -138,14 +138,17 @@ def _on(args, fit_pairs):
         keys = ["group", "source", "target"]
         joined = new.merge(verdicts[[*keys, "gain", "verdict", "negative", "positive"]], on=keys, how="inner")
         joined = joined[np.isfinite(joined["p_negative"].to_numpy(float))]
-        if len(joined) >= 3:
+        if len(joined) >= 2:
             rng = np.random.default_rng([int(args.seed), len(joined)])
             idx = rng.integers(0, len(joined), size=(args.n_boot, len(joined)))
             p_neg, p_pos = joined["p_negative"].to_numpy(float), joined["p_positive"].to_numpy(float)
             outcome, _ = score_metrics(-p_neg, p_neg, p_pos, joined["gain"].to_numpy(float),
                                        joined["negative"].to_numpy(bool), joined["positive"].to_numpy(bool), idx)
         new = new.merge(verdicts[[*keys, "gain", "verdict"]], on=keys, how="left")
+    fit_keys = set(zip(fit_pairs["group"], fit_pairs["source"], fit_pairs["target"], strict=True))
+    overlap = sum(k in fit_keys for k in zip(new["group"], new["source"], new["target"], strict=True))
     return {"suite": grid.suite.name, "store": str(store_path), "n_pairs": int(len(new)),
+            "pairs_also_in_fit": int(overlap),
             "scores_computed": summary.pairs, "score_errors": summary.errors, "evaluation": outcome}, new
 
 
