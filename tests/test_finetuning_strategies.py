@@ -164,6 +164,27 @@ def test_gradual_unfreeze_refuses_a_schedule_longer_than_the_backbone_or_the_ste
     assert gradual_unfreeze.schedule(3, 2, 10, 48) == [0, 10, 20]
 
 
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{name: l2sp, params: {alpha: -1}}", "params.alpha (line 8): alpha must be ≥ 0"),
+    ("{name: bss, params: {eta: -0.5}}", "params.eta (line 8): eta must be ≥ 0"),
+    ("{name: gradual_unfreeze, params: {unfreeze_blocks: 4}}",
+     "params.unfreeze_blocks (line 8): unfreeze_blocks=4 but the backbone has only 3 blocks"),
+    ("{name: surgical, params: {block: 3}}", "params.block (line 8): block=3 but the backbone has only 3 blocks"),
+    ("{name: discriminative_lr, params: {decay: 0}}", "params.decay (line 8): decay must be > 0"),
+])
+def test_a_suite_with_an_out_of_range_parameter_names_file_line_and_field(tmp_path, entry, message) -> None:
+    from benchmark.config import load_suite
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ninput: {height: 28, width: 28, channels: 1}\n"
+                    "backbone: {name: lenet, params: {width: 8}}\nsources: [font_digits]\n"
+                    f"targets: [uci_digits]\nstrategies:\n  - scratch\n  - {entry}\n"
+                    "labels_per_class: [10]\nseeds: 1\n")
+    with pytest.raises(UserError) as err:
+        load_suite(path)
+    assert "bad.yaml" in str(err.value) and f"strategies[1].{message}" in str(err.value)
+
+
 def test_lp_ft_probes_with_the_backbone_fixed_then_tunes_from_the_probed_head(cell_data, checkpoints, source,
                                                                              recorded) -> None:
     result, final = _run("lp_ft", cell_data, checkpoints, probe_fraction=0.25)
