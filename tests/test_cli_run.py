@@ -75,7 +75,8 @@ def test_a_killed_runner_resumes_losing_and_duplicating_nothing(suite_file, resu
     grid = build_grid(load_suite(suite_file))
     found = rows(resumed_store)
     assert sorted(r[0] for r in found) == sorted(r.run_id for r in grid.runs)
-    assert {r[1] for r in found} == {"ok"}
+    # Finished: ok, or diverged (at lr 0.05 one tiny run collapses to chance: issue 15 calls it diverged)
+    assert {r[1] for r in found} <= {"ok", "diverged"}
     assert {r[2] for r in found} == {1}  # every run computed and written once
     assert len({r[3] for r in found}) == 2  # two runners, the killed one and the resumer
     with contextlib.closing(sqlite3.connect(resumed_store)) as db:
@@ -101,8 +102,10 @@ def test_status_and_export_round_trip(suite_file, resumed_store, tmp_path, capsy
     assert main(["status", str(suite_file), "--store", str(resumed_store)]) == 0
     out = capsys.readouterr().out
     assert "4 runs in 2 cells" in out
+    diverged = sum(r[1] == "diverged" for r in rows(resumed_store))
     assert [line.split() for line in out.splitlines()[1:]] == [
-        ["done", "4"], ["running", "0"], ["failed", "0"], ["diverged", "0"], ["to", "do", "0"]]
+        ["done", str(4 - diverged)], ["running", "0"], ["failed", "0"], ["diverged", str(diverged)],
+        ["to", "do", "0"]]
     frame = Store(resumed_store, create=False).runs_frame()
     csv, parquet = tmp_path / "runs.csv", tmp_path / "runs.parquet"
     assert main(["export", str(suite_file), "--store", str(resumed_store), "-o", str(csv)]) == 0
@@ -111,7 +114,7 @@ def test_status_and_export_round_trip(suite_file, resumed_store, tmp_path, capsy
     for back in (pd.read_csv(csv), pd.read_parquet(parquet)):
         assert list(back.columns[: len(RUN_COLUMNS)]) == list(RUN_COLUMNS)
         assert back["run_id"].tolist() == frame["run_id"].tolist()
-        assert back["accuracy"].tolist() == frame["accuracy"].tolist()
+        assert back["accuracy"].fillna(-1).tolist() == frame["accuracy"].fillna(-1).tolist()  # NaN: diverged
         assert [json.loads(c) for c in back["curve"]] == frame["curve"].tolist()
         assert [json.loads(c) for c in back["config"]] == frame["config"].tolist()
         assert back["source"].isna().all() and (back["labels_per_class"] == frame["labels_per_class"]).all()

@@ -71,22 +71,27 @@ def _store_path(args: argparse.Namespace, suite_name: str) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from benchmark.executors import make_executor, run_grid
     from benchmark.store import Store
+    from benchmark.storecheck import check_writable, existing_target
 
     if args.max_cells is not None and args.max_cells < 1:
         raise UserError(f"must be at least 1, got {args.max_cells}", field="--max-cells")
     if args.address and args.executor != "ray":
         raise UserError("only means something with --executor ray", field="--address")
+    if args.store and existing_target(Path(args.store)) is not None:
+        check_writable(Path(args.store))  # before the suite's datasets are even looked at
     grid = _grid(args)
     path = _store_path(args, grid.suite.name)
+    if existing_target(path) is not None:  # a directory, FIFO, device, empty file...: refused,
+        check_writable(path)  # and a read-only or immutable store, before any data is read
     from benchmark.leakage import check_pairs
 
     check_pairs({(r.spec.source, r.spec.target) for r in grid.runs if r.spec.source},
                 file=grid.suite.path, data_dir=args.data_dir)
-    store = Store(path)  # refuses a path that is not a writable store before any work
+    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
     try:
-        executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
-    except BaseException:
-        store.close()
+        store = Store(path)  # a new store, or an existing one write-tested, before any training
+    except UserError:
+        executor.shutdown()
         raise
     listener = QuietListener() if args.quiet or not sys.stderr.isatty() else RichListener()
     try:
