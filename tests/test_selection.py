@@ -112,3 +112,13 @@ def test_a_permuted_source_is_judged_on_its_own_task(data_dir, tmp_path) -> None
     result, _ = run_seed(spec, tiny.SEED, load_cell_data(spec, data_dir), plan=FAST,
                          checkpoint_dir=str(tmp_path))
     assert result.status == "ok" and result.extras["source_above_chance_p"] < 1e-6
+
+
+def test_a_source_with_random_labels_by_design_is_neither_diverged_nor_failed(data_dir, tmp_path) -> None:
+    """Wang et al.'s r = 1 source (every label moved to another class) ends at chance on its own
+    training data by design: it must still be pretrained and used, its check recorded as not judged."""
+    spec = tiny.cell("finetune_full", source="font_digits@label_noise=1.0", train={"steps": 192})
+    result, _ = run_seed(spec, tiny.SEED, load_cell_data(spec, data_dir), plan=FAST,
+                         checkpoint_dir=str(tmp_path))
+    assert result.status == "ok", result.extras.get("diverged_reason")
+    assert result.extras["source_check"].startswith("not judged")

@@ -178,3 +178,12 @@ def apply_label_op(labels: np.ndarray, op: str, value: float | None, num_classes
     if op == "label_shuffle":
         return label_shuffle(labels, int(value))
     raise ValueError(f"not a label op: {op!r}")
+
+
+def labels_random_by_design(label_ops, num_classes: int) -> bool:
+    """Whether these train-label ops leave no task to learn: ``label_shuffle``, or ``label_noise``
+    at or above (K−1)/K (uniformly random labels). Such a source is *meant* to end at chance on
+    its own data (Wang et al.'s r = 1), so neither the divergence watch nor the failed-source
+    check judges it."""
+    return any(op == "label_shuffle" or (op == "label_noise" and float(value) >= (num_classes - 1) / num_classes)
+               for op, value in label_ops)

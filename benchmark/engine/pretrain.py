@@ -32,6 +32,8 @@ import orbax.checkpoint as ocp
 from benchmark import models, paths
 from benchmark.cellspec import InputSpec
 from benchmark.config.schedule import resolve_pretrain
+from benchmark.data.spec import parse_name
+from benchmark.data.transforms import labels_random_by_design
 from benchmark.engine.plan import Plan
 from benchmark.engine.train import Trainer
 from benchmark.strategies.base import all_train, batch_size, supervised_loss
@@ -178,8 +180,9 @@ def _train_and_save(entry: Path, source: str, input_spec: InputSpec, backbone: s
     data = {"images": jax.device_put(np.asarray(domain.images)),
             "labels": jax.device_put(np.asarray(domain.labels, np.int32))}
     hp = {**hp, "batch_size": batch_size(hp, len(domain.labels))}
+    random_labels = labels_random_by_design(parse_name(source).label_ops, int(domain.num_classes))
     fit = trainer.train({"model": init}, data, jax.random.fold_in(key, 1), loss=supervised_loss,
-                        labels=all_train, hp=hp, steps=hp["steps"])
+                        labels=all_train, hp=hp, steps=hp["steps"], judge_chance=not random_labels)
     params = fit.params["model"]
     result = SourceModel(params, model_key, int(domain.num_classes), list(domain.class_names),
                          time.perf_counter() - t0, False, fit.diverged_step)

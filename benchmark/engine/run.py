@@ -231,17 +231,16 @@ def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, e
     """
     from benchmark.analysis.stats import above_chance_p
     from benchmark.data.spec import parse_name
-    from benchmark.data.transforms import label_permutation
+    from benchmark.data.transforms import label_permutation, labels_random_by_design
 
     idx = selection.subsample(len(source_test.labels), seed)
     labels = np.asarray(source_test.labels)[idx]
     k = int(source.num_classes)
-    random_by_design = False
-    for op, value in parse_name(name).label_ops:
+    ops = parse_name(name).label_ops
+    random_by_design = labels_random_by_design(ops, k)
+    for op, value in ops:
         if op == "label_permutation":
             labels = label_permutation(labels, k, int(value))
-        elif op == "label_shuffle" or (op == "label_noise" and float(value) >= (k - 1) / k):
-            random_by_design = True
     acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx], labels)
     p = above_chance_p(acc, int(idx.size), k)
     extras.update(source_accuracy=acc, source_n_test=int(idx.size), source_above_chance_p=p)

@@ -232,13 +232,14 @@ class Trainer:
 
     def train(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
               hp: Mapping[str, Any], steps: int, first_step: int = 0,
-              lr_scales: Mapping[str, float] | None = None) -> FitResult:
+              lr_scales: Mapping[str, float] | None = None, judge_chance: bool = True) -> FitResult:
         """Run steps ``first_step .. first_step + steps - 1`` of ``loss`` from ``params``.
 
         hp must hold the schedule keys (``resolve_train``); ``hp["total_steps"]`` (default
         ``first_step + steps``) is the horizon of step-dependent schedules. ``lr_scales``: the
         learning-rate factor of each label other than ``"train"`` / ``"freeze"`` that ``labels``
-        uses (e.g. ``{"backbone": 0.1}``). Returns the trained
+        uses (e.g. ``{"backbone": 0.1}``). ``judge_chance=False``: do not call a run that ends at
+        chance on its training data diverged (its labels are random by design). Returns the trained
         params, the curve (``log_every`` windows, accuracy on training batches) and the first
         step whose loss was not finite, if any (training stops there).
         """
@@ -278,7 +279,7 @@ class Trainer:
         if diverged is None and not _all_finite(params):
             diverged = end - 1
             watch.params_not_finite(diverged)
-        if diverged is None and watch.at_chance(history, log_every):
+        if diverged is None and judge_chance and watch.at_chance(history, log_every):
             diverged = end - 1
         return FitResult(params, _curve(history, first_step, log_every, diverged), diverged, watch.extras())
 
