@@ -170,6 +170,8 @@ def _predict(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.n_boot < 100:
         raise UserError(f"must be at least 100 (a 95% interval needs resamples), got {args.n_boot}", field="--n-boot")
+    if args.seed < 0:
+        raise UserError(f"must be 0 or more, got {args.seed}", field="--seed")
     if args.data_dir:
         os.environ["TBENCH_DATA_DIR"] = str(Path(args.data_dir).expanduser())
     grid = _suite(args.suite, "FIT_SUITE")
