@@ -36,7 +36,6 @@ import pandas as pd
 from benchmark import storecheck
 from benchmark.cellspec import CellSpec
 from benchmark.errors import UserError
-from benchmark.outputs import safe_name
 from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 
 SCHEMA_VERSION = 1
@@ -86,11 +85,9 @@ _TABLES = {
 }
 
 
-def default_path(suite_name: str) -> Path:
-    """``results/<suite>.sqlite`` (relative to the working directory); the name is made a safe
-    file name, so no suite name can point the store outside ``results/``."""
-    return Path("results") / f"{safe_name(suite_name)}.sqlite"
-
+# Where a suite's store is: re-exported (``benchmark.store.default_path`` / ``suite_store_path``).
+default_path = storecheck.default_path
+suite_store_path = storecheck.suite_store_path
 _ro_uri = storecheck.ro_uri
 
 
@@ -396,23 +393,3 @@ class Store:
 
     def meta(self) -> dict[str, str]:
         return dict(self._read("SELECT key, value FROM meta"))
-
-
-def suite_store_path(suite_file: str | os.PathLike, override: str | os.PathLike | None = None) -> Path:
-    """The store of a suite file: ``override``, else ``results/<name>.sqlite`` with the suite's
-    ``name`` field (the file's stem when it has none). Reads only that field (no validation, no
-    JAX), so ``tbench report`` can find the store on any machine."""
-    if override:
-        return Path(override)
-    import yaml
-
-    try:
-        path = Path(suite_file)
-        # Only a regular file of a suite's size is read (a FIFO named x.yaml would block).
-        if not path.is_file() or path.stat().st_size > 1_000_000:
-            raise OSError("not a suite file")
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError):
-        raw = None
-    name = raw.get("name") if isinstance(raw, dict) else None
-    return default_path(name if isinstance(name, str) and name.strip() else Path(suite_file).stem)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UserError
+from benchmark.outputs import safe_name
 
 HINT = "pass another --store PATH"
 Warn = Callable[[str], None]
@@ -222,3 +223,28 @@ def skipped_row_message(path: Path, row: dict[str, Any], problem: str) -> str:
     return (f"{path}: run {row.get('run_id')!r} (cell {cell}, seed {row.get('seed')!r}) is damaged: "
             f"{problem}; skipped")
 
+
+def default_path(suite_name: str) -> Path:
+    """``results/<suite>.sqlite`` (relative to the working directory); the name is made a safe
+    file name, so no suite name can point the store outside ``results/``."""
+    return Path("results") / f"{safe_name(suite_name)}.sqlite"
+
+
+def suite_store_path(suite_file: str | os.PathLike, override: str | os.PathLike | None = None) -> Path:
+    """The store of a suite file: ``override``, else ``results/<name>.sqlite`` with the suite's
+    ``name`` field (the file's stem when it has none). Reads only that field (no validation, no
+    JAX), so ``tbench report`` can find the store on any machine."""
+    if override:
+        return Path(override)
+    import yaml
+
+    try:
+        path = Path(suite_file)
+        # Only a regular file of a suite's size is read (a FIFO named x.yaml would block).
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            raise OSError("not a suite file")
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError):
+        raw = None
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return default_path(name if isinstance(name, str) and name.strip() else Path(suite_file).stem)
