@@ -60,6 +60,7 @@ def check_output(path: str | os.PathLike, *, stores: Iterable[str | os.PathLike]
             raise UserError(f"{path!s} is the results store {store} {what}; nothing was written; "
                             "pass another output file", field=flag)
     if st is None:
+        _probe_folder(out, flag)
         return out
     if stat.S_ISLNK(st.st_mode):
         raise UserError(f"{path!s} is a symbolic link (to {os.readlink(out)}); writing through it would "
@@ -70,7 +71,26 @@ def check_output(path: str | os.PathLike, *, stores: Iterable[str | os.PathLike]
     if _is_sqlite(out):
         raise UserError(f"{path!s} is an SQLite database (a results store?); it was left as it is; "
                         "pass another output file", field=flag)
+    _probe_folder(out, flag)
     return out
+
+
+def _probe_folder(out: Path, flag: str) -> None:
+    """Refuse now, not after the work, a folder where no file can be made (/proc, /sys, a
+    read-only mount, a path under a file): make and remove an empty file in the nearest folder
+    that exists (root ignores mode bits, so asking ``os.access`` would not tell)."""
+    folder = out.absolute().parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {out}: {folder} is not a folder", field=flag)
+    probe = folder / f".tbench-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as err:
+        raise UserError(f"cannot write {out}: no file can be made in {folder} ({err.strerror})",
+                        field=flag) from None
+    os.unlink(probe)
 
 
 def _resolved(path: Path) -> Path:

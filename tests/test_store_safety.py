@@ -400,3 +400,16 @@ def test_a_store_whose_name_has_uri_characters_opens(tmp_path):
     with Store(path, create=False) as store:
         assert len(store.runs_frame()) == 2
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [path.name]
+
+
+def test_outputs_where_no_file_can_be_made_are_refused_before_the_work(tmp_path, capsys):
+    store = fake_store(tmp_path / "s.sqlite")
+    suite = suite_file(tmp_path)
+    (tmp_path / "f").write_text("a file")
+    for out in ("/proc/x.html", "/sys/x.html", str(tmp_path / "f" / "x.html")):
+        assert cli("report", str(store), "-o", out) == 2
+        assert one_error(capsys.readouterr().err)
+        assert cli("export", str(suite), "--store", str(store), "-o", out) == 2
+        assert one_error(capsys.readouterr().err)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith((".html", ".csv")) or n.startswith(".tbench")]
+    assert (tmp_path / "f").read_text() == "a file"
