@@ -192,10 +192,6 @@ def test_an_incomplete_dataset_folder_from_a_killed_preparation_is_removed_next_
 
 # -- the issue's wrongly accepted suites, one named case each ---------------------------------------
 
-_PENDING = pytest.mark.xfail(strict=True, reason="issue 15 item 1 (the suite schema): @classes is not yet "
-                                                 "checked against the dataset's classes at validation time")
-
-
 @pytest.mark.parametrize("change, words", [
     pytest.param({"targets": ["x" * 100_000]}, "targets[0]", id="100000-character dataset name"),
     pytest.param({"seeds": [2**70]}, "seeds[0]", id="seed 2^70"),
@@ -209,8 +205,8 @@ _PENDING = pytest.mark.xfail(strict=True, reason="issue 15 item 1 (the suite sch
     pytest.param({"sources": ["font_digits"], "strategies": [{"name": "finetune_partial", "params": {"k": 100}}]},
                  "strategies[0]", id="finetune_partial k 100"),
     pytest.param({"name": "../../escape"}, "name", id="name with a path"),
-    pytest.param({"targets": ["uci_digits@classes=0-99"]}, "targets[0]", id="@classes=0-99", marks=_PENDING),
-    pytest.param({"targets": ["uci_digits@classes=5"]}, "targets[0]", id="one-class target", marks=_PENDING),
+    pytest.param({"targets": ["uci_digits@classes=0-99"]}, "targets[0]", id="@classes=0-99"),
+    pytest.param({"targets": ["uci_digits@classes=5"]}, "targets[0]", id="one-class target"),
 ])
 def test_each_wrongly_accepted_suite_of_the_issue_is_refused(change, words, tmp_path, capsys):
     suite = tmp_path / "suite.yaml"

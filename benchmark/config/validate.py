@@ -182,6 +182,7 @@ class _Validator:
 
     def datasets(self, field: str, value: Any, *, allow_empty: bool, at_least_classes: int = 1) -> tuple[str, ...]:
         from benchmark import data
+        from benchmark.data.spec import parse_name
 
         if not isinstance(value, list):
             self.fail(field, f"expected a list of dataset names, got {_kind(value)}")
@@ -210,8 +211,16 @@ class _Validator:
             if not getattr(found, "available", True):
                 reason = getattr(found, "unavailable_reason", None) or "it is not prepared here"
                 self.fail(where, f"dataset {name!r} is not available: {reason}")
-            if found.num_classes < at_least_classes:
-                self.fail(where, f"{name!r} has {found.num_classes} class(es); a target needs at least "
+            classes = found.num_classes
+            subset = parse_name(name).class_range
+            if subset is not None:
+                lo, hi = subset
+                if hi >= found.num_classes:
+                    self.fail(where, f"{name!r} asks for classes {lo}-{hi}, but {found.name!r} has "
+                              f"{found.num_classes} (0-{found.num_classes - 1})")
+                classes = hi - lo + 1
+            if classes < at_least_classes:
+                self.fail(where, f"{name!r} has {classes} class(es); a target needs at least "
                           f"{at_least_classes} to measure accuracy")
             out.append(name)
         return tuple(out)
