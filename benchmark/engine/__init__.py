@@ -20,9 +20,9 @@ import jax
 import numpy as np
 
 from benchmark.cellspec import CellSpec
+from benchmark.config.schedule import resolve_pretrain
 from benchmark.engine.plan import Plan, choose
 from benchmark.engine.run import CellData, load_cell_data, resolve, run_seed, source_model_for
-from benchmark.config.schedule import resolve_pretrain
 from benchmark.engine.train import apply_batched
 from benchmark.results import RunResult
 

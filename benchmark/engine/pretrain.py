@@ -55,6 +55,7 @@ class SourceModel:
     pretrain_s: float
     from_cache: bool
     diverged_step: int | None = None
+    diverged_reason: str | None = None
     pretrained_weights: str | None = None
     """SHA-256 of the converted weights when the source is pretrained outside the suite."""
 
@@ -185,7 +186,7 @@ def _train_and_save(entry: Path, source: str, input_spec: InputSpec, backbone: s
                         labels=all_train, hp=hp, steps=hp["steps"], judge_chance=not random_labels)
     params = fit.params["model"]
     result = SourceModel(params, model_key, int(domain.num_classes), list(domain.class_names),
-                         time.perf_counter() - t0, False, fit.diverged_step)
+                         time.perf_counter() - t0, False, fit.diverged_step, fit.extras.get("diverged_reason"))
     if fit.diverged_step is None:
         _save(entry, params, result, source)
     return result

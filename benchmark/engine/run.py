@@ -119,7 +119,8 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         pretrain_s = source.pretrain_s
     if source is not None and source.diverged_step is not None:
         return _diverged(spec, seed, source.diverged_step, t0, c0, pretrain_s, plan,
-                         {**extras, "diverged_in": "pretrain"}), None
+                         {**extras, "diverged_in": "pretrain",
+                          "diverged_reason": source.diverged_reason}), None
     if source is not None and source.pretrained_weights:
         extras.update(source_accuracy=None, source_weights_sha256=source.pretrained_weights,
                       source_accuracy_note=pretrained_sources.get(spec.source).not_measured)

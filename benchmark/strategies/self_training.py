@@ -140,5 +140,5 @@ def fit(ctx):
         curve += fit_r.curve
         params, step = fit_r.params, step + steps
         if fit_r.diverged_step is not None:
-            return FitResult(params, curve, fit_r.diverged_step, {"pseudo_labels": counts})
+            return FitResult(params, curve, fit_r.diverged_step, {**fit_r.extras, "pseudo_labels": counts})
     return FitResult(params, curve, None, {"pseudo_labels": counts})
