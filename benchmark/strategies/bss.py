@@ -72,6 +72,8 @@ def bss_loss(params, data, key, step, *, model, hp):
 
 
 def fit(ctx):
+    from threadpoolctl import threadpool_limits
+
     from benchmark.models import transplant
     from benchmark.strategies.base import BACKBONE, batch_size, labeled_data, require_labels
     from benchmark.strategies.finetune_full import labels
@@ -79,8 +81,12 @@ def fit(ctx):
     require_labels(ctx, "bss")
     params = {"model": transplant(ctx.source_params, ctx.init_params, keep_head=False)}
     hp = {**ctx.hp, "batch_size": batch_size(ctx.hp, ctx.num_labeled)}
-    result = ctx.trainer.train(params, labeled_data(ctx), ctx.key, loss=bss_loss, labels=labels, hp=hp,
-                               steps=hp["steps"], lr_scales={BACKBONE: hp["backbone_lr_scale"]})
+    # eigh runs in LAPACK (OpenBLAS) inside the step, beside XLA's own threads: OpenBLAS's extra
+    # threads only oversubscribe the cores for a D x D problem this small (value and gradient
+    # of a 128 x 128 eigh: 120 ms with OpenBLAS's 2 threads on the loaded 2-core VM, 2.4 ms with 1).
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = ctx.trainer.train(params, labeled_data(ctx), ctx.key, loss=bss_loss, labels=labels, hp=hp,
+                                   steps=hp["steps"], lr_scales={BACKBONE: hp["backbone_lr_scale"]})
     if result.curve:
         result.extras["final_spectral_energy"] = result.curve[-1]["spectral_energy"]
     return result
