@@ -28,6 +28,7 @@ from benchmark.analysis.transfer import (
 )
 from benchmark.reproduce import claims as C
 from benchmark.reproduce.claims import Claim
+from benchmark.reproduce.ganin2016 import DANN_TUNED
 from benchmark.reproduce.paper import Paper
 from benchmark.reproduce.runs import dataset_ops
 
@@ -181,15 +182,6 @@ def figure(t: pd.DataFrame):
         axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-DANN_TUNED = (
-    "DANN's backbone_lr_scale = 0.1 (the backbone at a tenth of the head's learning rate) was "
-    "chosen by looking at target test accuracy (commit f242f4c): DANN at 0.1 against the full "
-    "rate on font_digits → font_digits_m (3 seeds, no target labels: 0.654 vs 0.635), then checked "
-    "the same way on uci_digits → uci_digits_m and font_digits → uci_digits, pairs this page "
-    "reports. DANN's numbers here are therefore tuned on test data and may be optimistic for DANN."
-)
 
 
 PAPER = Paper(
