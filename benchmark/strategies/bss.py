@@ -1,13 +1,14 @@
 """``bss``: fine-tuning with batch spectral shrinkage (BSS).
 
 Chen, Wang, Fu, Long & Wang (NeurIPS 2019), "Catastrophic Forgetting Meets Negative Transfer:
-Batch Spectral Shrinkage for Safe Transfer Learning", eq. 4:
+Batch Spectral Shrinkage for Safe Transfer Learning", the BSS regulariser (as TLlib's
+``BatchSpectralShrinkage`` computes it):
 
     L_bss(F) = η Σ_{i=1..k} σ²_{−i}
 
 where ``σ_{−1} ≤ σ_{−2} ≤ ...`` are the smallest singular values of the batch feature matrix
-``F: float32[B, D]`` (the backbone's penultimate features of the training batch). Small
-singular directions are the ones that carry non-transferable source detail (§ 4.2); shrinking
+``F: float32[B, D]`` (the backbone's penultimate features of the training batch). The paper's
+argument: the small singular directions carry non-transferable source detail, and shrinking
 them suppresses it. The loss is the target cross-entropy plus ``L_bss``, computed inside the
 jitted step from the eigenvalues of the batch's Gram matrix (= the squared singular values; see
 :func:`smallest_singular_energy` for why not ``jnp.linalg.svd``).
@@ -40,7 +41,7 @@ DECLARATION = Declaration(
 
 
 def smallest_singular_energy(features, k: int):
-    """``Σ_{i=1..k} σ²_{−i}`` of ``features: float32[B, D]`` (the sum in eq. 4, without η).
+    """``Σ_{i=1..k} σ²_{−i}`` of ``features: float32[B, D]`` (``L_bss`` without η).
 
     The σ² are the eigenvalues of the smaller Gram matrix (``FᵀF`` or ``FFᵀ``, min(B, D) square),
     from ``jnp.linalg.eigh``: the same numbers as ``jnp.linalg.svd(F)``'s squared (the test

@@ -11,7 +11,7 @@ values in the source model and ``w_S̄`` the new head. The loss is the target cr
 (``optax.set_to_zero``), so it is a kernel argument (one compile for every source model) and
 never moves.
 
-Parameters: ``alpha`` (0.1) and ``beta`` (0.01), Li et al.'s values (§ 4.2); both traced (no
+Parameters: ``alpha`` (0.1) and ``beta`` (0.01), the values Li et al. use; both traced (no
 recompile per value). ``backbone_lr_scale`` (0.1) as in ``finetune_full``, so ``alpha = beta = 0``
 is exactly ``finetune_full`` on the same seed (``tests/test_finetuning_strategies.py``). The
 suite's ``train.weight_decay`` still applies on top; Li et al. use Ω *instead of* weight decay,

@@ -1,8 +1,8 @@
 """``lp_ft``: linear probe, then full fine-tuning from the probed head (LP-FT).
 
 Kumar, Raghunathan, Jones, Ma & Liang (ICLR 2022), "Fine-Tuning can Distort Pretrained Features
-and Underperform Out-of-Distribution", § 4 (LP-FT): fine-tuning from a random head changes the
-pretrained features a lot while the head is still bad (Theorem 3.2's feature distortion);
+and Underperform Out-of-Distribution": fine-tuning from a random head changes the
+pretrained features a lot while the head is still bad (their feature-distortion argument);
 training the head first on frozen features (linear probing), then fine-tuning everything from
 that head, distorts them less.
 

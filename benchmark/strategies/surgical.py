@@ -1,7 +1,7 @@
 """``surgical``: fine-tune one pretrained block only, the block chosen on validation data.
 
 Lee, Chen, Tajwar, Kumar, Yao, Liang & Finn (ICLR 2023), "Surgical Fine-Tuning Improves
-Adaptation to Distribution Shifts", § 3: tuning a single block (plus nothing else) can beat
+Adaptation to Distribution Shifts": tuning a single block (plus nothing else) can beat
 full fine-tuning, and which block is best depends on the shift (input-level shifts: the first
 block; feature-level: the middle; output-level: the last). They pick the block on held-out data,
 as done here.
