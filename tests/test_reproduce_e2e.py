@@ -44,7 +44,7 @@ SHRINK = {
     ]},
 }
 
-# Yosinski's halves need benchmark.data's class-subset op (requested in docs/ARCHITECTURE.md
+# Yosinski's halves need benchmark.data's class-subset op (requested in docs/architecture.md
 # § Reproductions); until it lands, its suite is rejected with a UserError, and these tests say so.
 NEEDS_CLASSES_OP = pytest.mark.xfail("classes" not in OPS, raises=UserError, strict=True,
                                      reason="benchmark.data has no @classes=LO-HI op yet")

@@ -29,9 +29,9 @@ import jax
 import numpy as np
 
 from benchmark.cellspec import CellSpec, InputSpec
+from benchmark.config.schedule import resolve_train
 from benchmark.engine.malloc import keep_freed_buffers
 from benchmark.engine.plan import SIMPLE, Plan
-from benchmark.config.schedule import resolve_train
 from benchmark.engine.train import Trainer, compile_seconds
 from benchmark.strategies.base import all_train, supervised_loss
 

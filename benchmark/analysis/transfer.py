@@ -1,11 +1,11 @@
 """Transfer statistics per cell: accuracy, gain over the comparison arm, NTG, q-values, verdicts.
 
-Input is the store's runs frame (``Store.runs_frame()``, columns in docs/ARCHITECTURE.md). A
+Input is the store's runs frame (``Store.runs_frame()``, columns in docs/architecture.md). A
 *cell* is one ``cell_id`` (the content address of its full resolved config without the seed,
 see :mod:`benchmark.analysis.cells`); its runs differ by seed. Display labels (source, target,
 strategy label, budget) are shown, never grouped on.
 
-Definitions (DESIGN.md § Metrics):
+Definitions (docs/architecture.md § Science definitions):
 
 * gain = acc(strategy) − acc(arm), paired by seed: the arm is the strategy's comparison arm
   (:func:`comparison_arm`, ``scratch``) on the same target, budget, seed, selection rule,

@@ -2,8 +2,8 @@
 
 Sections (``--only`` picks some): ``step`` (:mod:`.step`), ``grid`` (:mod:`.grid_throughput`),
 ``scaling`` (:mod:`.scaling`, plus a PNG beside the JSON); peak memory is always recorded.
-Targets (issue 7; ``docs/architecture.md`` § Engine) come back under ``"targets"`` as met / not
-met with the measured value, so a reader needs nothing but the JSON.
+Targets (issue 7; ``docs/architecture.md`` § Engine measurements) come back under
+``"targets"`` as met / not met with the measured value, so a reader needs nothing but the JSON.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BenchConfig:
 
 def full_config() -> BenchConfig:
     """What ``tbench bench`` runs: the step configuration of ``docs/architecture.md`` § Engine
-    (LeNet width 16, 28×28×1, batch 128) and ``suites/quick.yaml``."""
+    measurements (LeNet width 16, 28×28×1, batch 128) and ``suites/quick.yaml``."""
     return BenchConfig(StepConfig(), GridConfig(FULL_SUITE, repeats=1, per_stratum=1),
                        ScalingConfig(FULL_SUITE), mode="full")
 

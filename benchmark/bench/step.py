@@ -30,8 +30,8 @@ import numpy as np
 from benchmark import models
 from benchmark.bench import flax_tutorial, timing, torch_reference
 from benchmark.bench.peak import MATMUL_N, matmul_trial
-from benchmark.engine.plan import choose
 from benchmark.config.schedule import resolve_train
+from benchmark.engine.plan import choose
 from benchmark.engine.train import Trainer
 from benchmark.models.flops import matmul_flops, xla_flops
 from benchmark.strategies.base import all_train, supervised_loss

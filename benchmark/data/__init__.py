@@ -6,7 +6,7 @@ from benchmark.data import load, info, names
 d = load("font_digits_m@rotate=30", split="train", spec=InputSpec(28, 28, 1))
 d.images, d.labels, d.num_classes, d.class_names, d.name
 ```
-See docs/ARCHITECTURE.md § Data for the contract.
+See docs/architecture.md § Data for the contract.
 """
 
 from __future__ import annotations

@@ -55,9 +55,9 @@ Throughput differences between plans are within the process-to-process noise; co
 not: unrolled chunks cost ~1.4 s per step, rolled ones ~3 s whatever their length. The CPU plan
 is now a rolled chunk of 8: chunk 2's compile cost, a quarter of its host round trips, and no
 wasted tail steps for the step counts suites use (multiples of 8 or 10 waste at most 7 steps).
-The design notes (``docs/architecture.md``, "Engine") also measured ``vmap`` over 4 seeds at ~6×
-slower per seed than one seed (batched convs become grouped convs): ``run_cell`` runs a cell's
-seeds one after another on every backend (batching them on accelerators is not measured yet).
+``docs/architecture.md`` § Engine measurements also has ``vmap`` over 4 seeds at ~6× slower per
+seed than one seed (batched convs become grouped convs): ``run_cell`` runs a cell's seeds one
+after another on every backend (batching them on accelerators is not measured yet).
 """
 
 from __future__ import annotations
