@@ -22,8 +22,8 @@ Which cells exist (and which are skipped, with the reason shown by ``tbench show
 Ids: ``benchmark.cellspec.run_id(spec, seed)`` (the content address of one run, the same in any
 suite) and ``benchmark.cellspec.cell_id(spec)`` (the same hash without the seed: the cell).
 What a strategy needs comes from its declaration (``benchmark.strategies.declaration``).
-A pretrained source's weights (``imagenet``) are in its own cells only: every other cell builds
-the backbone with ``pretrained: none`` (``benchmark.pretrained.sources.cell_backbone_params``).
+A cell without a source model (scratch) builds a backbone with pretrained weights as
+``pretrained: none``: a random init (``benchmark.pretrained.sources.cell_backbone_params``).
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ class _Validator:
     def pretrained_sources(self, sources: tuple[str, ...], backbone: str, params: dict[str, Any],
                            spec: InputSpec, strategies: tuple[StrategyEntry, ...]) -> None:
         """A pretrained source (``imagenet``) needs its backbone and weights and its input channels,
-        and no strategy that reads source images; its weights enter the suite only through it."""
+        and no strategy that reads source images."""
         for i, name in enumerate(sources):
             if not pretrained_sources.is_pretrained(name):
                 continue
@@ -243,11 +243,6 @@ class _Validator:
                 if _strategy(strategy.name).needs.source_data:
                     self.fail(f"strategies[{j}]", f"{strategy.name} trains on source images and the source "
                               f"{name!r} has none offline (it is a pretrained model); remove {strategy.name} or {name!r}")
-        for entry in pretrained_sources.PRETRAINED_SOURCES.values():
-            if backbone == entry.backbone and params.get(entry.param) == entry.value and entry.name not in sources:
-                self.fail(f"backbone.params.{entry.param}", f"the {entry.value} weights enter a suite only as the "
-                          f"source {entry.name!r} (every other model starts from a random init); add {entry.name!r} "
-                          f"to sources or set {entry.param}: none")
 
     def strategies(self, value: Any, num_blocks: int) -> tuple[StrategyEntry, ...]:
         from benchmark import strategies

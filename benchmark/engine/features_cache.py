@@ -5,7 +5,8 @@ unchanged pretrained backbone) on the ImageNet source spends nearly all its time
 backbone's forward, and every seed, budget and strategy of a target asks for the features of
 images it has already seen. :class:`FeatureCachingTrainer` (the engine's trainer for cells whose
 source is pretrained outside the suite, ``benchmark.pretrained.sources``) answers
-``features(params, images)`` from ``<cache root>/features/<key>.npz`` when ``params`` are the
+``features(params, images)`` (and ``logits``: the head on those features, which is how the engine
+evaluates a ``linear_probe`` cell on the test split) from ``<cache root>/features/<key>.npz`` when ``params`` are the
 source's own backbone (head aside), and computes only the images it has not seen.
 
 Key: the file is one (backbone, backbone parameters, SHA-256 of the backbone's weights, image
@@ -63,6 +64,13 @@ class FeatureCachingTrainer(Trainer):
         if images.shape[0] == 0 or backbone_digest(params) != self.source_digest:
             return super().features(params, images)
         return jax.device_put(cached_features(self.model_key, params, np.asarray(images), self.source_digest))
+
+    def logits(self, params: dict, images: jax.Array) -> jax.Array:
+        """The head on the cached features when the backbone is the source's (the test split of a
+        ``linear_probe`` cell is then read through the cache too); else the usual forward."""
+        if images.shape[0] == 0 or backbone_digest(params) != self.source_digest:
+            return super().logits(params, images)
+        return self._batched("classify", params, self.features(params, images))
 
 
 def _file(model_key: tuple, digest: str, shape: tuple[int, ...], dtype: str) -> Path:

@@ -196,7 +196,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
 
     if strategy.records_domain_gap:
         extras["proxy_a_distance"] = _proxy_a_distance(model_key, fit.params["model"], ctx, seed)
-    logits = apply_batched(model_key, "__call__", fit.params["model"], jax.device_put(np.asarray(test.images)))
+    logits = trainer.logits(fit.params["model"], jax.device_put(np.asarray(test.images)))
     predictions = np.asarray(jnp.argmax(logits, -1))
     truth = np.asarray(test.labels)
     per_class = [float(np.mean(predictions[truth == c] == c)) if np.any(truth == c) else float("nan")

@@ -26,7 +26,7 @@ and drop-connect are training-time regularisers of the ImageNet recipe and are n
 ``pretrained``: ``"imagenet"`` makes the initialisers return the converted ImageNet weights (the
 head too when ``num_classes`` is 1000; otherwise a fresh head), so ``init_params`` gives the
 pre-trained model (a cell that must start from random weights, such as ``scratch``, has to say
-``pretrained: none``; ``benchmark.grid`` does it for every cell whose source is not ``imagenet``).
+``pretrained: none``; ``benchmark.grid`` does it for every cell without a source model).
 ``"none"`` is a random init with identity BN affines, so without normalisation it must keep the
 signal's scale by itself: He fan-in convolutions (variance 2/fan-in before ReLU6, 1/fan-in for
 the linear project) and a zero scale on the project of every residual MBConv, so each residual

@@ -11,10 +11,12 @@ Rules every layer follows (``benchmark.config.validate``, ``benchmark.grid``, th
   ``backbone.params.pretrained`` set to its weights, on a 3-channel input spec;
 * a strategy that reads source images (``needs.source_data``: ``dann``, ``source_only``) cannot
   use it (there are no ImageNet images offline);
-* the ImageNet weights enter a suite through that source alone: every other cell of the suite
-  (``scratch``, the sources trained in the suite) builds the same backbone with
-  ``pretrained: none`` (:func:`cell_backbone_params`), so scratch is a random init of the same
-  architecture and an in-suite source is pretrained from a random init, not from ImageNet.
+* a cell without a source model (``scratch``) builds the same backbone with ``pretrained: none``
+  (:func:`cell_backbone_params`): scratch is a random init of the same architecture. Every other
+  cell keeps the suite's backbone: a source trained in the suite (``font_digits``) starts from the
+  ImageNet weights and is pretrained on its data from there (ImageNet → font_digits → target),
+  because the same net from a random init did not leave chance on font_digits in a CPU budget
+  (docs/pretrained.md).
 """
 
 from __future__ import annotations
@@ -63,10 +65,10 @@ def get(name: str) -> PretrainedSource:
 
 def cell_backbone_params(backbone: str, params: Mapping[str, Any], source: str | None) -> dict[str, Any]:
     """The backbone parameters of one cell: the suite's, with pretrained weights switched off
-    (``pretrained: none``) unless the cell's source is the pretrained source that uses them."""
+    (``pretrained: none``) in a cell without a source model (``source`` None: scratch)."""
     out = dict(params)
     for entry in PRETRAINED_SOURCES.values():
-        if entry.backbone == backbone and out.get(entry.param) == entry.value and source != entry.name:
+        if entry.backbone == backbone and out.get(entry.param) == entry.value and source is None:
             out[entry.param] = "none"
     return out
 
