@@ -112,6 +112,9 @@ def test_a_permuted_source_is_judged_on_its_own_task(data_dir, tmp_path) -> None
     result, _ = run_seed(spec, tiny.SEED, load_cell_data(spec, data_dir), plan=FAST,
                          checkpoint_dir=str(tmp_path))
     assert result.status == "ok" and result.extras["source_above_chance_p"] < 1e-6
+    # Every run from a source records forgetting: a new head, so through the probe recipe.
+    assert result.extras["forgetting_probe"] == "linear probe"
+    assert result.extras["forgetting"] == result.extras["source_acc_before"] - result.extras["source_acc_after"]
 
 
 def test_a_source_with_random_labels_by_design_is_neither_diverged_nor_failed(data_dir, tmp_path) -> None:

@@ -21,6 +21,7 @@ from benchmark.cellspec import ALL_LABELS, CellSpec
 from benchmark.config.schedule import resolve_pretrain, resolve_train
 from benchmark.engine import selection
 from benchmark.engine.budget import split_budget
+from benchmark.engine.forgetting import measure_forgetting
 from benchmark.engine.plan import Plan
 from benchmark.engine.pretrain import SourceModel, get_source_model
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
@@ -74,9 +75,9 @@ def load_cell_data(spec: CellSpec, data_dir: str | os.PathLike | None = None) ->
     """Target train/test (and the source train split when the strategy reads source images)."""
     strategy = strategies.get(spec.strategy)
     source = source_test = None
-    if strategy.uses_source_data:
-        source = load_domain(spec.source, "train", spec, data_dir)
+    # Source train: DANN's data and the forgetting probe; test: the source's own accuracy.
     if strategy.uses_source and not pretrained_sources.is_pretrained(spec.source):  # imagenet: no images
+        source = load_domain(spec.source, "train", spec, data_dir)
         source_test = load_domain(spec.source, "test", spec, data_dir)
     return CellData(load_domain(spec.target, "train", spec, data_dir),
                     load_domain(spec.target, "test", spec, data_dir), source, data_dir, source_test)
@@ -194,6 +195,10 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
                                                   np.asarray(data.source_test.images)[idx],
                                                   np.asarray(data.source_test.labels)[idx])
 
+    if source is not None and data.source_train is not None and data.source_test is not None:
+        extras.update(measure_forgetting(spec, seed, source, fit.params["model"], model_key,
+                                         data.source_train, data.source_test,
+                                         kept_head=shared and strategy.keeps_source_head))
     if strategy.records_domain_gap:
         extras["proxy_a_distance"] = _proxy_a_distance(model_key, fit.params["model"], ctx, seed)
     logits = trainer.logits(fit.params["model"], jax.device_put(np.asarray(test.images)))

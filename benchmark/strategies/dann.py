@@ -52,6 +52,7 @@ from benchmark.strategies.finetune_full import BACKBONE_LR_SCALE
 
 DECLARATION = Declaration(
     name="dann",
+    keeps_source_head=True,
     summary="domain-adversarial training with a gradient reversal layer (Ganin et al. 2016)",
     hooks=f"{__name__}:fit",
     params={

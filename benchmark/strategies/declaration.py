@@ -14,6 +14,8 @@ entry-point group ``transferbench.strategies``) defines ``DECLARATION = Declarat
   when it trains, so config, grid, report and CLI never load JAX to read a declaration).
 * ``comparison_arm``: the arm whose paired difference isolates the strategy's mechanism
   (``scratch``, the same target and budget without the source, for every built-in).
+* ``keeps_source_head``: when source and target share their classes, the trained model keeps
+  the source's head, so forgetting is measured through it (otherwise through a linear probe).
 
 Config, grid, report and CLI read only declarations; the engine calls the hooks.
 """
@@ -134,6 +136,7 @@ class Declaration:
     comparison_arm: str = "scratch"
     batch_norm: str = "n/a"
     records_domain_gap: bool = False
+    keeps_source_head: bool = False
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from benchmark.strategies.finetune_full import BACKBONE_LR_SCALE
 
 DECLARATION = Declaration(
     name="self_training",
+    keeps_source_head=True,
     summary="fine-tune, then rounds of confident pseudo-labels on the unlabeled target pool",
     hooks=f"{__name__}:fit",
     params={

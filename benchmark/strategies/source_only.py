@@ -13,6 +13,7 @@ from benchmark.strategies.declaration import Declaration, Needs
 
 DECLARATION = Declaration(
     name="source_only",
+    keeps_source_head=True,
     summary="the source model evaluated on the target, untouched (needs shared classes)",
     hooks=f"{__name__}:fit",
     needs=Needs(source_model=True, source_data=True, unlabeled_target=True, shared_label_space=True,
