@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.analysis.forgetting import forgetting_table
 from benchmark.analysis.stats import CORRECTION, FDR, INTERVAL_METHOD, MIN_SEEDS_FOR_VERDICT
 from benchmark.analysis.transfer import format_budget
 
@@ -75,7 +76,19 @@ def verdict_records(table: pd.DataFrame) -> list[dict[str, Any]]:
 def report_data(table: pd.DataFrame, runs: pd.DataFrame, *, title: str,
                 ignored: Sequence[Mapping[str, Any]] = (), environment: Mapping[str, str] | None = None,
                 generated_at: str = "") -> dict[str, Any]:
-    """The whole JSON document: title, protocol, ignored runs, verdicts (``interval_*`` are NTG's)."""
+    """The whole JSON document: title, protocol, ignored runs, verdicts (``interval_*`` are NTG's).
+
+    Each verdict also carries ``forgetting_mean/low/high/n/probe`` (the cell's mean forgetting with
+    its t-CI, :func:`~benchmark.analysis.forgetting.forgetting_table`), null where its runs record none.
+    """
+    records = verdict_records(table)
+    forgetting = forgetting_table(runs, table).set_index("cell_id") if len(runs) else None
+    for record in records:  # forgetting_* where the cell's runs record it, else null
+        hit = forgetting is not None and record["cell_id"] in forgetting.index
+        f = forgetting.loc[record["cell_id"]] if hit else None
+        record.update({key: _num(f[key]) if hit else None
+                       for key in ("forgetting_mean", "forgetting_low", "forgetting_high")})
+        record.update(forgetting_n=int(f["n"]) if hit else None, forgetting_probe=f["probe"] if hit else None)
     return {"title": title, "generated_at": generated_at, "environment": dict(environment or {}),
             "protocol": protocol(table, runs), "ignored_runs": [dict(i) for i in ignored],
-            "verdicts": verdict_records(table)}
+            "verdicts": records}

@@ -206,10 +206,17 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def tidy_runs(frame):
-    """Runs as a flat table: nested columns (curve, versions, config, ...) as JSON text."""
+    """Runs as a flat table: nested columns (curve, versions, config, ...) as JSON text.
+
+    Appended from each run's ``extras`` (empty where absent): forgetting, source_acc_before/after,
+    forgetting_probe, source_accuracy, val_accuracy, selection_rule (``analysis.forgetting.EXPORT_COLUMNS``).
+    """
+    from benchmark.analysis.forgetting import run_columns
     from benchmark.store import JSON_COLUMNS
 
     frame = frame.copy()
+    extra = run_columns(frame)
+    frame = frame.join(extra[[c for c in extra.columns if c not in frame.columns]])
     for col in JSON_COLUMNS:
         frame[col] = [json.dumps(v, sort_keys=True) for v in frame[col]]
     return frame

@@ -46,6 +46,7 @@ from benchmark.analysis.transferability import (
 )
 from benchmark.analysis.verdicts import protocol
 from benchmark.report import plots, speed
+from benchmark.report.forgetting_section import forgetting_section
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {
@@ -320,6 +321,7 @@ def build_report(
         "matrices": _matrices(table[table["arm"] != ""]) if len(table) else [],
         "curves": plots.budget_curves(named),
         "gap": gap_section,
+        "forgetting": forgetting_section(runs, table),
         "ranking": _ranking_rows(strategy_ranking(runs)),
         "ranking_by_budget": _ranking_rows(strategy_ranking(runs, by_budget=True)),
         "cells": [{"source": _name(r["source"]), "target": r["target"],

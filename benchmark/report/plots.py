@@ -125,6 +125,36 @@ def gap_gain_scatter(points: pd.DataFrame, correlations: pd.DataFrame, *, max_co
         return _uri(fig)
 
 
+def forgetting_gain_scatter(cells: pd.DataFrame) -> str | None:
+    """Mean forgetting (x) vs mean target gain over the comparison arm (y), one point per cell.
+
+    cells: ``analysis.forgetting.forgetting_table`` rows; colour = strategy, whiskers = the 95%
+    t-CIs of both means (none where n < 2). Cells without a gain (reference rows) are not drawn;
+    None when no cell has both.
+    """
+    cells = cells[np.isfinite(cells["forgetting_mean"].astype(float)) & np.isfinite(cells["gain_mean"].astype(float))]
+    if cells.empty:
+        return None
+    palette = strategy_palette(list(cells["strategy_label"].unique()))
+    with _style():
+        fig = Figure(figsize=(6.2, 4.4), layout="constrained")
+        ax = fig.subplots()
+        for label, group in cells.groupby("strategy_label"):
+            x, y = group["forgetting_mean"].astype(float), group["gain_mean"].astype(float)
+            xerr = np.nan_to_num(np.abs(np.vstack([x - group["forgetting_low"].astype(float),
+                                                   group["forgetting_high"].astype(float) - x])))
+            yerr = np.nan_to_num(np.abs(np.vstack([y - group["gain_low"].astype(float),
+                                                   group["gain_high"].astype(float) - y])))
+            ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", color=palette[label], ecolor=palette[label],
+                        elinewidth=0.8, capsize=2, markersize=5, alpha=0.9, label=f"{label} ({len(group)} cells)")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_xlabel("forgetting: source-test accuracy before − after transfer")
+        ax.set_ylabel("target gain over the comparison arm")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False, ncol=2)
+        return _uri(fig)
+
+
 def gain_colour(gain: float, scale: float) -> tuple[str, str]:
     """(background, text) CSS colours for a gain on a diverging red (harm) / blue (help) scale."""
     if not np.isfinite(gain):
