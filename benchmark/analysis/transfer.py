@@ -69,24 +69,24 @@ def too_few(n: int) -> str:
 
 
 def comparison_arm(strategy_name: str, params: Mapping[str, Any] | None = None) -> str | None:
-    """The strategy whose paired difference with ``strategy_name`` is its transfer effect.
-
-    ``scratch`` (same target, budget and schedule, no source) for every built-in that trains
-    on the target's labelled budget. ``None`` for ``scratch`` itself and for ``source_only``:
-    it uses no target labels at any budget, so comparing it with scratch trained on the
-    budget's labels mixes a label budget into the "transfer" effect; its rows are references.
-    The strategies' own declarations (``comparison_arm``) replace this table when present.
-    """
+    """The strategy whose paired difference with ``strategy_name`` is its transfer effect: the
+    one its declaration names (``scratch`` for every built-in that trains on the labelled
+    budget); ``None`` for a reference row (``scratch`` itself, a strategy that uses no target
+    labels). A strategy not installed here (a plugin's runs read elsewhere) is compared with
+    ``scratch``."""
     del params  # declared arms do not depend on parameters yet
-    if strategy_name in (SCRATCH, "source_only"):
-        return None
-    return SCRATCH
+    from benchmark.strategies.registry import get, names
+
+    if strategy_name not in names():
+        return SCRATCH
+    return get(strategy_name).comparison_arm or None
 
 
 def _no_arm_reason(strategy_name: str) -> str:
-    if strategy_name == "source_only":
-        return ("source_only uses no target labels; scratch at this budget trains on the labels, "
-                "so the difference is not a transfer effect")
+    from benchmark.strategies.registry import get, names
+
+    if strategy_name in names() and get(strategy_name).reference_reason:
+        return get(strategy_name).reference_reason
     return f"{strategy_name} declares no comparison arm"
 
 

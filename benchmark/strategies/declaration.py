@@ -137,6 +137,8 @@ class Declaration:
     batch_norm: str = "n/a"
     records_domain_gap: bool = False
     keeps_source_head: bool = False
+    reference_reason: str = ""
+    """Why a strategy without a comparison arm is a reference row rather than a verdict."""
 
     @property
     def defaults(self) -> dict[str, Any]:

@@ -19,6 +19,8 @@ DECLARATION = Declaration(
     needs=Needs(source_model=True, source_data=True, unlabeled_target=True, shared_label_space=True,
                 min_labels_per_class=0),
     comparison_arm="",
+    reference_reason=("source_only uses no target labels; scratch at this budget trains on the labels, "
+                      "so the difference is not a transfer effect"),
     records_domain_gap=True,
 )
 
