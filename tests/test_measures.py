@@ -159,7 +159,7 @@ def test_measures_of_another_model_count_as_missing(runs, suite_file, tmp_path) 
     store = tmp_path / "copy.sqlite"
     shutil.copy(runs["store"], store)
     grid = build_grid(load_suite(suite_file))
-    with Store(store, create=False) as s:
+    with Store(store, create=False, readonly=False) as s:
         frame = s.measures_frame(with_config=True)
         assert pending_pairs(grid, s) == ([], 2)
         stale = []

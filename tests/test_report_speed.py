@@ -102,7 +102,7 @@ def test_latest_benches_takes_the_newest_complete_full_result_per_section(tmp_pa
 
 def test_tbench_report_bench_flag_and_its_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _store(tmp_path / "results" / "tiny.sqlite")
+    _store(tmp_path / "results" / "tiny.sqlite", tmp_path)
     _write(tmp_path / "bench.json", bench_result())
     args = _parser().parse_args(["report", "results/tiny.sqlite", "-o", "out/ok.html", "--n-bootstrap", "200",
                                  "--bench", "bench.json"])

@@ -296,7 +296,7 @@ def test_csv_and_html_escape_and_state_seeds(tmp_path):
     assert "seeds 4 (0, 1, 2, 3)" in text and "quick" in text and "data:image/png;base64," in text
     assert "fixed before" not in text and "partly" not in text
     assert "Bonferroni across every case on this page" in text and "fixed schedule (no selection)" in text
-    assert "backbone_lr_scale = 0.1" in text
+    assert "backbone_lr_scale was 0.1 until 2026-12-02, chosen by looking at target test accuracy" in text
     assert "chosen by looking at target test accuracy" in text
 
 

@@ -225,12 +225,13 @@ def figure(t: pd.DataFrame):
 
 DANN_TUNED = (
     "DANN's backbone_lr_scale was 0.1 until 2026-12-02, chosen by looking at target test accuracy "
-    "(commit f242f4c) on pairs this page reports. It is now 0.01, re-derived by a rule fixed before "
-    "its runs: the highest mean source-validation accuracy of {0.01, 0.1, 1.0} over "
+    "(commit f242f4c) on pairs this page reports. It is now 0.01, re-derived by the rule stated in "
+    "that suite's header (written before its runs were launched; committed minutes after they "
+    "started): the highest mean source-validation accuracy of {0.01, 0.1, 1.0} over "
     "font_digits → uci_digits_m and uci_digits → uci_digits_m without target labels "
     "(suites/defaults/dann_backbone_lr.yaml, results/defaults/dann_backbone_lr.txt); target test "
     "accuracy chose nothing. The other settings (500 steps, gamma 10, domain weight 1) are the "
-    "paper's schedule or were set before any run of this page."
+    "paper's schedule or this page's earlier versions; none was chosen on this page's test data."
 )
 
 

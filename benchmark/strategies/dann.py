@@ -30,7 +30,8 @@ font_digits → uci_digits, source-only 0.516, full rate 0.584 / 0.502 / diverge
 0.1 0.564 / 0.558 / 0.518. So 0.1 did as well or better on average and never diverged.
 
 That choice was made by looking at target *test* accuracy on those pairs, so it was re-derived
-by a rule fixed before the runs (``suites/defaults/dann_backbone_lr.yaml``, read by
+by a rule written in the suite's header before its runs were launched
+(``suites/defaults/dann_backbone_lr.yaml``; committed minutes after they started; read by
 ``tools/derive_default.py``): the scale in {0.01, 0.1, 1.0} with the highest mean source-validation
 accuracy (the source's held-out split; no target labels, no target test data) over
 font_digits → uci_digits_m and uci_digits → uci_digits_m, 3 seeds each, no target labels.
