@@ -245,8 +245,8 @@ def test_source_features_are_the_source_models_outputs(cell_data, checkpoints) -
 
 
 def test_training_loop_makes_no_hidden_host_device_transfers() -> None:
-    from benchmark.data import info
     from benchmark.config.schedule import resolve_train
+    from benchmark.data import info
     from benchmark.engine.train import Trainer
     from benchmark.strategies.base import all_train, supervised_loss
 
