@@ -38,6 +38,7 @@ class Paper:
         train-on-target bound ``all`` only). ``None`` keeps every cell.
     tuned: every default of the page's conditions that was chosen by looking at results, and on
         what data (shown on the page; empty only when the history shows none).
+    changes: which verdicts changed since the 2026-11-23 pages (session 3), and why.
     """
 
     name: str
@@ -53,3 +54,4 @@ class Paper:
     table: Callable[[pd.DataFrame], pd.DataFrame]
     keep: Callable[[Any], bool] | None = None
     tuned: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()

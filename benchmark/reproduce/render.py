@@ -55,6 +55,7 @@ and its adjusted CI</dd>
 <dt>verdicts</dt><dd>reproduced: the adjusted CI supports the claim in every case; refuted: some case's adjusted
 CI contradicts it; no evidence: otherwise; not measured: runs missing. {{ provenance }}</dd>
 <dt>defaults tuned by looking at results</dt><dd>{% if paper.tuned %}<ul>{% for t in paper.tuned %}<li>{{ t }}</li>{% endfor %}</ul>{% else %}none recorded{% endif %}</dd>
+{% if paper.changes %}<dt>verdicts changed since the 2026-11-23 page, and why</dt><dd><ul>{% for t in paper.changes %}<li>{{ t }}</li>{% endfor %}</ul></dd>{% endif %}
 </dl></section>
 <h2>Verdicts</h2>
 <p>{% for v, n in verdict_counts %}{{ v }}: {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
