@@ -273,9 +273,9 @@ PAPER = Paper(
     keep=keep,
     tuned=(DANN_TUNED,),
     changes=(
-    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and 'partly' is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
+    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and the former in-between verdict is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
     "DANN's backbone learning-rate scale is 0.01 (chosen by source validation) instead of 0.1 (chosen on test).",
     'New claim: the adversarial term helps (against the same schedule with domain weight 0): no evidence.',
-    'Source only < DANN: partly → no evidence; the PAD falling: reproduced → no evidence (every raw interval below 0, one adjusted interval reaching 0); DANN < train on target: reproduced as before.',
+    'Source only < DANN: in-between → no evidence; the PAD falling: reproduced → no evidence (every raw interval below 0, one adjusted interval reaching 0); DANN < train on target: reproduced as before.',
     )
 )

@@ -215,8 +215,8 @@ PAPER = Paper(
     "finetune_full's backbone_lr_scale = 0.1 is the default it was written with (TLlib's "
     "convention, commit cfb959b); the history records no tuning of it on these pairs."),
     changes=(
-    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and 'partly' is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
+    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and the former in-between verdict is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
     "DANN's backbone learning-rate scale is 0.01 (chosen by source validation) instead of 0.1 (chosen on test); at 2 labels per class training keeps one image per class.",
-    "NTG rises with the rate and NTG turns positive: partly → no evidence; more labels, more negative transfer: reproduced → no evidence (fine-tuning's adjusted interval contains 0).",
+    "NTG rises with the rate and NTG turns positive: in-between → no evidence; more labels, more negative transfer: reproduced → no evidence (fine-tuning's adjusted interval contains 0).",
     )
 )

@@ -258,7 +258,7 @@ PAPER = Paper(
     tuned=("The learning rate 0.01 of every condition was chosen after a --quick run at 0.05 had one "
            "baseB seed at chance on the test split of half B (see the differences above).",),
     changes=(
-    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and 'partly' is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
+    "All runs are new (2026-12-02): every label budget now splits 80/20 per class into train and validation, so training sees fewer labels; sources are checked on their own held-out split; intervals are Bonferroni-adjusted across each claim's cases and the former in-between verdict is gone (a mean on the claimed side with every interval containing 0 is no evidence).",
     "BnB dips in the middle: not reproduced → no evidence (its interval contains 0; 'not reproduced' read as a refutation it was not).",
     'AnB falls with n and AnB+ ≥ baseB: reproduced, as before (AnB+ − baseB +0.006, adjusted [+0.000, +0.011]).',
     )
