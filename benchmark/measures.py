@@ -198,19 +198,28 @@ def record_suite_measures(grid: Any, store: Any, *, data_dir: str | os.PathLike 
     todo, already = pending_pairs(grid, store)
     summary = MeasuresSummary(already=already)
     for spec, seed in todo:
-        t0 = time.perf_counter()
-        try:
-            rows = pair_measures(spec, seed, data_dir=data_dir, checkpoint_dir=checkpoint_dir)
-        except Exception as err:  # one pair's failure must not cost the others their measures
-            summary.errors.append(f"{spec.source} -> {spec.target} seed {seed}: {type(err).__name__}: {err}")
-            continue
-        summary.rows += store.record_measures(rows)
-        summary.pairs += 1
-        summary.pair_s.append(time.perf_counter() - t0)
-        if log:
-            log(f"measures {spec.source} -> {spec.target} seed {seed}: {summary.pair_s[-1]:.1f}s")
+        _record_one(summary, store, f"{spec.source} -> {spec.target} seed {seed}", "measures", log,
+                    lambda spec=spec, seed=seed: pair_measures(spec, seed, data_dir=data_dir,
+                                                               checkpoint_dir=checkpoint_dir))
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def _record_one(summary: MeasuresSummary, store: Any, label: str, what: str,
+                log: Callable[[str], None] | None, compute: Callable[[], list[dict[str, Any]]]) -> None:
+    """Compute one pair's rows and record them at once; a pair that raises is listed in
+    ``summary.errors`` (one pair's failure must not cost the others their measures)."""
+    t0 = time.perf_counter()
+    try:
+        rows = compute()
+    except Exception as err:
+        summary.errors.append(f"{label}: {type(err).__name__}: {err}")
+        return
+    summary.rows += store.record_measures(rows)
+    summary.pairs += 1
+    summary.pair_s.append(time.perf_counter() - t0)
+    if log:
+        log(f"{what} {label}: {summary.pair_s[-1]:.1f}s")
 
 
 BUDGET_FEATURE_SCORES = ("knn_loo", "probe_val", "leep", "logme", "nce", "h_score")
@@ -343,20 +352,15 @@ def record_prediction_scores(grid: Any, store: Any, *, finished_only: bool = Tru
         if not (need_gap or need_base):
             summary.already += 1
             continue
-        t0 = time.perf_counter()
         kwargs = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
-        try:
+
+        def compute(spec=spec, key=key, need_gap=need_gap, need_base=need_base, kwargs=kwargs):
             rows = pair_measures(spec, key[2], **kwargs) if need_gap else []
             if need_base:
                 rows += baseline_measures(spec, key[2], sorted(budgets[key]), **kwargs)
-        except Exception as err:  # one pair's failure must not cost the others their scores
-            summary.errors.append(f"{key[0]} -> {key[1]} seed {key[2]}: {type(err).__name__}: {err}")
-            continue
-        summary.rows += store.record_measures(rows)
-        summary.pairs += 1
-        summary.pair_s.append(time.perf_counter() - t0)
-        if log:
-            log(f"scores {key[0]} -> {key[1]} seed {key[2]}: {summary.pair_s[-1]:.1f}s")
+            return rows
+
+        _record_one(summary, store, f"{key[0]} -> {key[1]} seed {key[2]}", "scores", log, compute)
     summary.wall_s = time.perf_counter() - started
     return summary
 
