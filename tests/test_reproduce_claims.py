@@ -94,7 +94,7 @@ def test_per_seed_slope_is_exact():
 
 
 def test_registry_names_and_unknown_paper():
-    assert names() == ["yosinski2014", "ganin2016", "wang2019"]
+    assert names() == ["yosinski2014", "ganin2016", "wang2019", "kumar2022", "li2018", "howard2018"]
     with pytest.raises(UserError, match="did you mean 'ganin2016'"):
         get("ganin2015")
 

@@ -34,6 +34,15 @@ SHRINK = {
     "wang2019": {"sources": ["font_digits", "font_digits@label_noise=1.0"],
                  "labels_per_class": [tiny.LABELS_PER_CLASS], "train": {**tiny.TRAIN, "steps": 192}},
     "ganin2016": {"sources": ["font_digits"], "targets": ["uci_digits"]},
+    # The fine-tuning pages share suites/finetuning.yaml: the clean source, the shifted target,
+    # and only the strategies each page's claims compare (li2018's shrinking gain needs 2 budgets).
+    "kumar2022": {"sources": ["font_digits"], "targets": ["uci_digits_m"], "strategies": ["finetune_full", "lp_ft"],
+                  "labels_per_class": [tiny.LABELS_PER_CLASS]},
+    "li2018": {"sources": ["font_digits"], "targets": ["uci_digits_m"], "strategies": ["finetune_full", "l2sp", "bss"],
+               "labels_per_class": [tiny.LABELS_PER_CLASS, "all"]},
+    "howard2018": {"sources": ["font_digits"], "targets": ["uci_digits_m"],
+                   "strategies": ["finetune_full", "discriminative_lr", "gradual_unfreeze"],
+                   "labels_per_class": [tiny.LABELS_PER_CLASS]},
     # The suite's own 5-block convnet (at the tiny width): frozen copies at n = 1, 3, 5 (the
     # AnB slope and the BnB ends-vs-middle dip need >= 3 layers) and fine-tuned copies (AnB+ /
     # BnB+) at n = 1 only: every claim is still computable.

@@ -5,6 +5,12 @@ One module per paper, each declaring ``PAPER`` (:class:`~benchmark.reproduce.pap
 * ``yosinski2014`` — layer transferability between class halves (Fig. 2).
 * ``ganin2016`` — DANN vs source only vs train on target, proxy A-distance (Table 2).
 * ``wang2019`` — negative transfer gap vs source perturbation and target budget.
+* ``kumar2022`` — LP-FT against full fine-tuning: shifted target, forgetting.
+* ``li2018`` — L2-SP (and BSS, Chen et al. 2019) help most at small budgets.
+* ``howard2018`` — ULMFiT's per-block rates and gradual unfreezing forget less.
+
+The last three judge the same runs (``suites/finetuning.yaml``, one store); their shared parts
+are :mod:`benchmark.reproduce.finetuning_methods`.
 
 The verdict logic (:mod:`benchmark.reproduce.claims` and each paper's ``claims``) is pure
 pandas over the store's runs frame; :mod:`benchmark.reproduce.runner` runs the paper's suite
@@ -22,6 +28,9 @@ PAPERS = {
     "yosinski2014": "benchmark.reproduce.yosinski2014",
     "ganin2016": "benchmark.reproduce.ganin2016",
     "wang2019": "benchmark.reproduce.wang2019",
+    "kumar2022": "benchmark.reproduce.kumar2022",
+    "li2018": "benchmark.reproduce.li2018",
+    "howard2018": "benchmark.reproduce.howard2018",
 }
 
 

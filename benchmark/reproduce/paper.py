@@ -39,6 +39,10 @@ class Paper:
     tuned: every default of the page's conditions that was chosen by looking at results, and on
         what data (shown on the page; empty only when the history shows none).
     changes: which verdicts changed since the 2026-11-23 pages (session 3), and why.
+    suite: the suite file relative to ``suites/papers`` (default ``<name>.yaml``); pages that
+        judge the same runs name one suite (``../finetuning.yaml``) and so share its store.
+    registered: when the claims were fixed before any run, how that can be checked (shown on the
+        page instead of the "revised after results were seen" notice); empty otherwise.
     """
 
     name: str
@@ -55,3 +59,5 @@ class Paper:
     keep: Callable[[Any], bool] | None = None
     tuned: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()
+    suite: str = ""
+    registered: str = ""

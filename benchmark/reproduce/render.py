@@ -139,7 +139,7 @@ def write_html(paper: Paper, claims: Sequence[Claim], conditions: pd.DataFrame, 
         conditions=conditions, conditions_rows=[[_cell(v) for v in row] for row in conditions.itertuples(index=False)],
         environment=_environment(runs),
         selection_rules="; ".join(rules) if rules else "—", interval_method=INTERVAL_METHOD,
-        correction=CORRECTION, provenance=PROVENANCE, n_cases=n_cases,
+        correction=CORRECTION, provenance=paper.registered or PROVENANCE, n_cases=n_cases,
         adj_confidence=f"{confidence:.4f}" if confidence == confidence else "—",
         written=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )

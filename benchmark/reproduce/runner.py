@@ -11,6 +11,7 @@ which addresses the cell's full configuration and the seed); others in the store
 from __future__ import annotations
 
 import copy
+import os
 import dataclasses
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 
 
 def suite_path(paper: Paper, suites_dir: Path = SUITES_DIR) -> Path:
-    return Path(suites_dir) / f"{paper.name}.yaml"
+    return Path(os.path.normpath(Path(suites_dir) / (paper.suite or f"{paper.name}.yaml")))
 
 
 def load_raw(paper: Paper, suites_dir: Path = SUITES_DIR) -> dict[str, Any]:
