@@ -11,8 +11,8 @@ which addresses the cell's full configuration and the seed); others in the store
 from __future__ import annotations
 
 import copy
-import os
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
