@@ -55,6 +55,19 @@ def test_linear_cka_identity_invariances_and_unrelated():
         linear_cka(X, X[:10])
 
 
+def test_frechet_distance_with_more_dimensions_than_points_equals_the_covariance_form():
+    """Pixels have D >> N: the Gram-matrix path must give the D×D eigendecomposition's value."""
+    from benchmark.analysis.gap import _sqrtm_psd
+
+    xs, xt = RNG.normal(size=(40, 300)), 1.5 * RNG.normal(size=(55, 300)) + 0.3
+    cov_s, cov_t = np.cov(xs, rowvar=False), np.cov(xt, rowvar=False)
+    root = _sqrtm_psd(cov_s)
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(root @ cov_t @ root), 0, None)).sum()
+    expected = ((xs.mean(0) - xt.mean(0)) ** 2).sum() + np.trace(cov_s) + np.trace(cov_t) - 2 * trace_sqrt
+    assert frechet_distance(xs, xt) == pytest.approx(expected, rel=1e-7)
+    assert frechet_distance(xs, xs) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_frechet_distance_zero_for_identical_and_closed_form_for_gaussians():
     assert frechet_distance(X, X) == pytest.approx(0.0, abs=1e-9)
     # Whitened sample (covariance exactly I) vs a scaled, shifted copy (covariance diag(s²)):
