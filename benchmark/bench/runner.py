@@ -1,9 +1,12 @@
 """``run_bench``: every measurement of ``tbench bench``, the targets they are judged by, one JSON.
 
 Sections (``--only`` picks some): ``step`` (:mod:`.step`), ``grid`` (:mod:`.grid_throughput`),
-``scaling`` (:mod:`.scaling`, plus a PNG beside the JSON); peak memory is always recorded.
-Targets (issue 7; ``docs/architecture.md`` § Engine measurements) come back under
-``"targets"`` as met / not met with the measured value, so a reader needs nothing but the JSON.
+``scaling`` (:mod:`.scaling`, plus a PNG beside the JSON), ``strategies`` (:mod:`.strategy_steps`,
+each fine-tuning strategy's step time relative to ``finetune_full``), ``efficientnet``
+(:mod:`.efficientnet`, the ImageNet backbone against PyTorch eager); peak memory is always recorded.
+Targets (issue 7; ``docs/architecture.md`` § Engine measurements; issue 16 for the strategies)
+come back under ``"targets"`` as met / not met with the measured value, so a reader needs
+nothing but the JSON.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.bench import machine
+from benchmark.bench.efficientnet import EfficientNetConfig
 from benchmark.bench.grid_throughput import GridConfig
 from benchmark.bench.scaling import ScalingConfig
 from benchmark.bench.step import StepConfig
+from benchmark.bench.strategy_steps import REFERENCE, StrategyStepConfig
 from benchmark.errors import UserError
 
-SECTIONS = ("step", "grid", "scaling")
+SECTIONS = ("step", "grid", "scaling", "strategies", "efficientnet")
 QUICK_SUITE = str(Path(__file__).parent / "suites" / "bench_quick.yaml")
 FULL_SUITE = "suites/quick.yaml"
 
@@ -32,13 +37,17 @@ class BenchConfig:
     scaling: ScalingConfig
     only: tuple[str, ...] = SECTIONS
     mode: str = "full"
+    strategies: StrategyStepConfig = dataclasses.field(default_factory=StrategyStepConfig)
+    efficientnet: EfficientNetConfig = dataclasses.field(default_factory=EfficientNetConfig)
 
 
 def full_config() -> BenchConfig:
     """What ``tbench bench`` runs: the step configuration of ``docs/architecture.md`` § Engine
-    measurements (LeNet width 16, 28×28×1, batch 128) and ``suites/quick.yaml``."""
+    measurements (LeNet width 16, 28×28×1, batch 128; the strategies too) and ``suites/quick.yaml``;
+    EfficientNet-Lite0 at 64×64 (``suites/pretrained.yaml``) and 128×128, batch 32."""
     return BenchConfig(StepConfig(), GridConfig(FULL_SUITE, repeats=1, per_stratum=1),
-                       ScalingConfig(FULL_SUITE), mode="full")
+                       ScalingConfig(FULL_SUITE), mode="full",
+                       strategies=StrategyStepConfig(), efficientnet=EfficientNetConfig())
 
 
 def quick_config() -> BenchConfig:
@@ -46,7 +55,14 @@ def quick_config() -> BenchConfig:
     return BenchConfig(StepConfig(steps=16, repeats=3, seeds=2, num_images=2048),
                        GridConfig(QUICK_SUITE, repeats=1, per_stratum=1),
                        ScalingConfig(QUICK_SUITE, cells=(1, 2, 4), seeds=(1, 2), labels_per_class=(1, 10)),
-                       mode="quick")
+                       mode="quick",
+                       strategies=StrategyStepConfig(steps=32, repeats=3, num_images=2048),
+                       efficientnet=EfficientNetConfig(resolutions=(64,), forward_batches=2, repeats=3))
+
+
+STRATEGY_STEP_LIMITS = {"bss": 1.6}
+"""Issue 16: each strategy's step time ≤ 1.3 × ``finetune_full``'s, ``bss`` (with its eigh) ≤ 1.6 ×."""
+STRATEGY_STEP_LIMIT = 1.3
 
 
 def _target(value: float | None, threshold: float, *, at_least: bool = True) -> dict[str, Any]:
@@ -57,7 +73,7 @@ def _target(value: float | None, threshold: float, *, at_least: bool = True) -> 
 
 
 def targets(result: dict[str, Any]) -> dict[str, Any]:
-    """The issue-7 targets, judged on this result (``met: None`` where not measured here)."""
+    """The issue-7 and issue-16 targets, judged on this result (``met: None`` where not measured here)."""
     out: dict[str, Any] = {}
     step = result.get("step")
     on_accelerator = result["machine"]["backend"] != "cpu"
@@ -75,6 +91,10 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         out["grid_engine_vs_naive_ge_5x"] = _target(grid["speedup_engine_vs_naive"], 5.0)
         out["grid_engine_compile_share_le_10pct"] = _target(grid["engine"]["median_compile_share"], 0.10,
                                                             at_least=False)
+    for name, ratio in (result.get("strategies") or {}).get("step_ratios", {}).items():
+        if name != REFERENCE:
+            limit = STRATEGY_STEP_LIMITS.get(name, STRATEGY_STEP_LIMIT)
+            out[f"{name}_step_vs_finetune_full_le_{limit:g}x"] = _target(ratio, limit, at_least=False)
     return out
 
 
@@ -89,7 +109,7 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
         raise UserError(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", field="--only")
     import jax
 
-    from benchmark.bench import grid_throughput, scaling, step
+    from benchmark.bench import efficientnet, grid_throughput, scaling, step, strategy_steps
     from benchmark.engine.malloc import keep_freed_buffers
 
     keep_freed_buffers()  # the step section trains in this process, as run_group's processes do
@@ -122,6 +142,16 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
         png = output.with_suffix(".scaling.png")
         result["scaling"]["plot"] = png.name
         scaling.plot(result["scaling"], png)
+        _write(output, result, complete=False)
+    if "strategies" in config.only:
+        log("strategies: each fine-tuning strategy's fit vs finetune_full ...")
+        result["strategies"] = strategy_steps.run(config.strategies)
+        result["memory"]["after_strategies"] = machine.peak_memory()
+        _write(output, result, complete=False)
+    if "efficientnet" in config.only:
+        log(f"efficientnet: EfficientNet-Lite0 JAX vs PyTorch eager at {list(config.efficientnet.resolutions)} ...")
+        result["efficientnet"] = efficientnet.run(config.efficientnet)
+        result["memory"]["after_efficientnet"] = machine.peak_memory()
     result["memory"]["final"] = machine.peak_memory()
     _write(output, result, complete=True)
     return result

@@ -1,6 +1,7 @@
 """``tbench bench``: the engine's speed against references, measured in one interleaved run.
 
-``tbench bench [--quick] [-o results/bench/<machine>-<date>.json] [--only step|grid|scaling]``
+``tbench bench [--quick] [-o results/bench/<machine>-<date>.json]
+[--only step|grid|scaling|strategies|efficientnet]``
 writes one JSON (machine, versions, every trial's seconds, medians, ratios, MFU, peak memory,
 targets met / not met) and, with the scaling section, a PNG beside it. See ``benchmark/bench``.
 """
@@ -14,12 +15,15 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="speed: engine vs a Flax-tutorial loop vs PyTorch eager; grid vs naive")
+    p = sub.add_parser("bench", help="speed: engine vs a Flax-tutorial loop vs PyTorch eager; grid vs naive; "
+                                     "strategies vs finetune_full; EfficientNet-Lite0 vs PyTorch")
     p.add_argument("--quick", action="store_true",
                    help="shorter trials and the small bench_quick suite (minutes, not an hour)")
     p.add_argument("-o", "--output", help="JSON to write (default: results/bench/<machine>-<date>.json)")
     p.add_argument("--only", action="append", metavar="NAME",
-                   help="run only this section: step, grid or scaling (repeatable)")
+                   help="run only this section: step, grid, scaling, strategies (each fine-tuning "
+                        "strategy's step time vs finetune_full) or efficientnet (EfficientNet-Lite0 "
+                        "forward and training throughput vs PyTorch eager) (repeatable)")
     p.add_argument("--suite", help="suite YAML for the grid and scaling sections "
                                    "(default: suites/quick.yaml, or bench_quick with --quick)")
     p.add_argument("--naive-per-stratum", type=int, metavar="N",
