@@ -9,8 +9,12 @@ trials are interleaved with a 2048² f32 matmul trial that gives the peak in the
   engine chooses for this backend (``benchmark.engine.plan.choose``) and its supervised loss —
   the code path every ``run_cell`` takes, including its per-call set-up (optimiser init, params
   copy, metrics to host once per chunk, the final finiteness check).
-* ``engine_seeds``: the same for ``seeds`` seeds, one after another as ``run_cell`` runs them
-  (the engine never batches seeds); images/s summed over seeds.
+* ``engine_seeds``: the same for ``seeds`` seeds, one after another (``run_cell`` without
+  ``plan.batch_seeds``); images/s summed over seeds.
+* ``engine_seeds_batched``: the same seeds in lock-step, their train calls in one vmapped chunk
+  (``benchmark.engine.seed_batch.LockStep``, what ``run_cell`` does with ``plan.batch_seeds``);
+  images/s summed over seeds. The JSON records the ratio to ``engine_seeds`` and the plan's
+  choice for this backend and model with its reason (``benchmark.engine.plan.batch_seeds``).
 * ``flax_tutorial``: :mod:`benchmark.bench.flax_tutorial`.
 * ``torch_eager``: :mod:`benchmark.bench.torch_reference`.
 
@@ -22,6 +26,7 @@ multiply-accumulate; :mod:`benchmark.models.flops`), XLA's cost analysis is reco
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -31,7 +36,8 @@ from benchmark import models
 from benchmark.bench import flax_tutorial, timing, torch_reference
 from benchmark.bench.peak import MATMUL_N, matmul_trial
 from benchmark.config.schedule import resolve_train
-from benchmark.engine.plan import choose
+from benchmark.engine.plan import batch_seeds, choose
+from benchmark.engine.seed_batch import LockStep
 from benchmark.engine.train import Trainer
 from benchmark.models.flops import matmul_flops, xla_flops
 from benchmark.strategies.base import all_train, supervised_loss
@@ -65,10 +71,21 @@ def _engine_trial(trainer: Trainer, params: dict, data: dict, hp: dict, steps: i
     return trial
 
 
+def _batched_trial(trainer: Trainer, params: dict, data: dict, hp: dict, steps: int, seeds: int):
+    keys = [jax.random.key(1000 + s) for s in range(seeds)]
+
+    def trial() -> None:
+        outs = LockStep(seeds).run([functools.partial(trainer.train, params, data, key, loss=supervised_loss,
+                                                      labels=all_train, hp=hp, steps=steps) for key in keys])
+        jax.block_until_ready([o.params for o in outs])
+
+    return trial
+
+
 def build(config: StepConfig) -> dict[str, Any]:
     """Models, data and the zero-argument trials of every contender (nothing timed yet)."""
     backend = jax.default_backend()
-    plan = choose(backend)
+    plan = choose(backend, model=("lenet", {"width": config.width}))
     steps = -(-config.steps // plan.chunk_steps) * plan.chunk_steps
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (config.num_images, *config.input_shape), dtype=np.uint8)
@@ -99,6 +116,7 @@ def build(config: StepConfig) -> dict[str, Any]:
     }
     if config.seeds > 1:
         trials["engine_seeds"] = _engine_trial(trainer, engine_params, data, hp, steps, config.seeds)
+        trials["engine_seeds_batched"] = _batched_trial(trainer, engine_params, data, hp, steps, config.seeds)
     return {"trials": trials, "steps": steps, "plan": plan, "model": model, "params": params,
             "torch_model": torch_model, "images": images, "labels": labels,
             "matmul_flops_per_trial": matmul_flops_per_trial}
@@ -114,10 +132,10 @@ def run(config: StepConfig) -> dict[str, Any]:
 
     images_per_trial = float(steps * config.batch_size)
     summary = {name: timing.summarize(t, images_per_trial, "images") for name, t in times.items()
-               if name not in ("matmul_peak", "engine_seeds")}
-    if "engine_seeds" in times:
-        summary["engine_seeds"] = timing.summarize(times["engine_seeds"],
-                                                   images_per_trial * config.seeds, "images")
+               if name not in ("matmul_peak", "engine_seeds", "engine_seeds_batched")}
+    for name in ("engine_seeds", "engine_seeds_batched"):
+        if name in times:
+            summary[name] = timing.summarize(times[name], images_per_trial * config.seeds, "images")
     peak = timing.summarize(times["matmul_peak"], matmul_flops_per_trial, "FLOPs")
 
     one_step, state = flax_tutorial.step_function(model, params, config.learning_rate, config.momentum)
@@ -136,12 +154,17 @@ def run(config: StepConfig) -> dict[str, Any]:
     if "engine_seeds" in summary:
         ratios["engine_seeds_vs_flax_tutorial"] = timing.ratio(summary["engine_seeds"],
                                                                summary["flax_tutorial"])
+        ratios["engine_seeds_batched_vs_flax_tutorial"] = timing.ratio(summary["engine_seeds_batched"],
+                                                                       summary["flax_tutorial"])
+        ratios["engine_seeds_batched_vs_engine_seeds"] = timing.ratio(summary["engine_seeds_batched"],
+                                                                      summary["engine_seeds"])
+    on, why = batch_seeds(jax.default_backend(), ("lenet", {"width": config.width}))  # == plan.batch_seeds
     return {
         "config": {**dataclasses.asdict(config), "steps_per_trial": steps,
                    "data": "random uint8 images, uniform labels (throughput only)",
                    "optimizer": f"SGD lr={config.learning_rate} momentum={config.momentum}, no weight decay"},
-        # run_cell never batches seeds (see benchmark/engine/plan.py); the speed page shows it.
-        "plan": {**plan.to_dict(), "seeds": "sequential"},
+        # How run_cell runs a cell's seeds here (benchmark/engine/plan.py); the speed page shows it.
+        "plan": {**plan.to_dict(), "seeds": "batched" if on else "sequential", "batch_seeds_reason": why},
         "model": {"name": "lenet", "width": config.width,
                   "param_count": models.param_count(params),
                   "torch_param_count": torch_reference.param_count(torch_model)},

@@ -34,11 +34,17 @@ def run_cell(spec: CellSpec, seeds: Sequence[int], *, data_dir: str | os.PathLik
              plan: str | Plan | None = None) -> list[RunResult]:
     """Train and evaluate ``spec`` once per seed (seeds in order). See the module docstring.
 
-    plan: force an execution plan ("simple", "fast" or a Plan); default per backend.
+    plan: force an execution plan ("simple", "fast" or a Plan); default per backend and model.
+    With ``plan.batch_seeds`` and several distinct seeds, the seeds train in lock-step
+    (``benchmark.engine.seed_batch``): the same results to float rounding.
     """
     resolve(spec)
-    chosen = choose(jax.default_backend(), plan)
+    chosen = choose(jax.default_backend(), plan, model=(spec.backbone, spec.backbone_params))
     data = load_cell_data(spec, data_dir)
+    if chosen.batch_seeds and len(set(seeds)) == len(seeds) > 1:
+        from benchmark.engine.seed_batch import run_seeds
+
+        return run_seeds(spec, seeds, data, plan=chosen, checkpoint_dir=checkpoint_dir)
     return [run_seed(spec, seed, data, plan=chosen, checkpoint_dir=checkpoint_dir)[0] for seed in seeds]
 
 

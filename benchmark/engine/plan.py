@@ -55,15 +55,48 @@ Throughput differences between plans are within the process-to-process noise; co
 not: unrolled chunks cost ~1.4 s per step, rolled ones ~3 s whatever their length. The CPU plan
 is now a rolled chunk of 8: chunk 2's compile cost, a quarter of its host round trips, and no
 wasted tail steps for the step counts suites use (multiples of 8 or 10 waste at most 7 steps).
-``docs/architecture.md`` § Engine measurements also has ``vmap`` over 4 seeds at ~6× slower per
-seed than one seed (batched convs become grouped convs): ``run_cell`` runs a cell's seeds one
-after another on every backend (batching them on accelerators is not measured yet).
+
+Seed batching (``batch_seeds``: a cell's seeds in lock-step, their matching train calls as one
+``vmap`` of the chunk kernel, ``benchmark.engine.seed_batch``). ``docs/architecture.md`` § Engine
+measurements has ``vmap`` over 4 seeds at ~6× slower per seed when convolutions were
+``lax.conv`` (batched convs become grouped convs). With slices + matmul, 2026-12-02, XLA:CPU
+(2 cores, jax 0.10.2), chunk 8 rolled, other jobs running: the ``engine_seeds`` and
+``engine_seeds_batched`` trials of ``tbench bench``'s step section (``benchmark.bench.step``),
+interleaved, one fresh process per row (``TBENCH_JAX_CACHE_DIR=$(mktemp -d) python -c "from
+benchmark.bench import step, timing; t = step.build(step.StepConfig(width=8, batch_size=64,
+steps=64, seeds=2))['trials']; print(timing.interleave({k: t[k] for k in ('engine_seeds',
+'engine_seeds_batched')}, repeats=15))"``). Images/s summed over seeds (medians), and the median
+of the per-round ratios batched ÷ sequential:
+
+===================  =====  ========  ===============  =============  ===========  ==========
+shape                seeds  rounds    load average     sequential     batched      ratio
+===================  =====  ========  ===============  =============  ===========  ==========
+width 8, batch 64    2      15 × 64   3.6              7,275          6,558        0.95
+width 8, batch 64    3      11 × 64   3.1              9,595          8,495        0.91
+width 8, batch 64    4      11 × 64   3.0              12,552         11,929       0.94
+width 8, batch 64    5      9 × 64    5.7              6,397          5,185        0.87
+width 16, batch 128  2      15 × 32   2.2              7,000          6,004        0.85
+width 16, batch 128  4      11 × 32   2.4              7,423          6,159        0.92
+width 16, batch 128  5      9 × 32    5.9              3,825          3,040        0.78
+===================  =====  ========  ===============  =============  ===========  ==========
+
+Under a load of 6–8 the same shapes gave ratios 0.64–0.89; ``tbench bench --quick --only step``
+(width 16, batch 128, 2 seeds, 3 rounds × 16 steps, load 4.6–5.6) gave 1.01, and the step section
+at width 8, batch 64 (7 rounds × 64 steps, load 2–5) 0.90 for 2 seeds and 1.13 for 4: within
+the noise at best, never a clear win. The vmapped kernel compiles in about the time of the
+sequential one (first call 7.3–7.9 s vs 6.0–7.0 s at width 8), and a process that batches also
+compiles the sequential kernel (one seed, calls that do not match). Not profiled further: the
+arithmetic per seed is the same, and the host dispatch batching saves is already amortised by a
+rolled chunk of 8. So ``batch_seeds`` is off on CPU for every model (``_BATCH_SEEDS`` lists none), and off on
+accelerators until measured there: ``TBENCH_BATCH_SEEDS=1`` turns it on for such a check
+(``tbench bench`` records the choice and its reason in the step section's ``plan``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from benchmark.errors import UserError
@@ -74,12 +107,15 @@ class Plan:
     """name: "fast" or "simple"; chunk_steps: steps per compiled call; unroll: ``lax.scan`` unroll;
     pad_examples: pad every training array along axis 0 to the target train split's size (real
     counts passed as traced scalars), so one compiled kernel serves every label budget
-    (``benchmark.engine.train.Trainer``); off, every distinct array length compiles anew."""
+    (``benchmark.engine.train.Trainer``); off, every distinct array length compiles anew.
+    batch_seeds: ``run_cell`` trains a cell's seeds in lock-step, their matching ``train`` calls in
+    one vmapped chunk (``benchmark.engine.seed_batch``); off, one seed after another."""
 
     name: str
     chunk_steps: int
     unroll: int
     pad_examples: bool = True
+    batch_seeds: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,8 +134,38 @@ _FAST = {
 }
 
 
-def choose(backend: str, force: str | Plan | None = None) -> Plan:
-    """The plan for ``backend`` ("cpu", "gpu", "tpu").
+BATCH_SEEDS_ENV = "TBENCH_BATCH_SEEDS"
+
+_BATCH_SEEDS: dict[str, int] = {}
+"""backend → the largest LeNet width whose seeds are batched there (measured faster, see the
+module docstring); a backend or model not listed runs its seeds one after another."""
+
+_NOT_BATCHED = {"cpu": "measured slower on cpu (0.78-0.95x the images/s of one seed after another)"}
+"""Why a backend that ``_BATCH_SEEDS`` does not list runs its seeds one after another."""
+
+
+def batch_seeds(backend: str, model: tuple[str, Mapping[str, Any]] | None = None) -> tuple[bool, str]:
+    """``(on, why)``: whether ``run_cell`` trains a cell's seeds in lock-step on ``backend`` for
+    ``model`` (``(backbone, backbone_params)``; ``None``: no model known). The environment variable
+    ``TBENCH_BATCH_SEEDS=1`` / ``0`` overrides the measured choice (an accelerator check)."""
+    env = os.environ.get(BATCH_SEEDS_ENV, "").strip()
+    if env:
+        if env not in ("0", "1"):
+            raise UserError(f"{BATCH_SEEDS_ENV}={env!r}: use 1 (batch a cell's seeds) or 0 (one after another)")
+        return env == "1", f"{BATCH_SEEDS_ENV}={env} (set in the environment)"
+    limit = _BATCH_SEEDS.get(backend)
+    if limit is None:
+        why = _NOT_BATCHED.get(backend, f"not measured on {backend} yet")
+        return False, f"{why}: seeds run one after another ({BATCH_SEEDS_ENV}=1 turns batching on)"
+    if model is None or model[0] != "lenet" or int(model[1].get("width", 0)) > limit:
+        return False, f"measured faster on {backend} only for LeNet up to width {limit}"
+    return True, f"measured faster on {backend} for LeNet up to width {limit}"
+
+
+def choose(backend: str, force: str | Plan | None = None, *,
+           model: tuple[str, Mapping[str, Any]] | None = None) -> Plan:
+    """The plan for ``backend`` ("cpu", "gpu", "tpu") and ``model`` (``(backbone,
+    backbone_params)``, which decides ``batch_seeds``: :func:`batch_seeds`).
 
     ``force`` (or the environment variable ``TBENCH_PLAN``) may be "simple" or "fast", or a
     :class:`Plan` to run exactly that.
@@ -108,7 +174,10 @@ def choose(backend: str, force: str | Plan | None = None) -> Plan:
         return force
     choice = force or os.environ.get("TBENCH_PLAN") or "fast"
     if choice == "simple":
-        return SIMPLE
-    if choice != "fast":
+        plan = SIMPLE
+    elif choice == "fast":
+        plan = _FAST.get(backend, _FAST["gpu"])
+    else:
         raise UserError(f"unknown plan {choice!r} (TBENCH_PLAN); use 'fast' or 'simple'")
-    return _FAST.get(backend, _FAST["gpu"])
+    on, _ = batch_seeds(backend, model)
+    return dataclasses.replace(plan, batch_seeds=True) if on else plan

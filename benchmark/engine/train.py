@@ -16,10 +16,15 @@ so a padded row is never read and the metrics are those of the unpadded arrays
 
 Compiled kernels are cached per (loss, label rule, model, hyper-parameters, plan) in-process
 and by JAX's persistent compilation cache across processes (``enable_compilation_cache``).
+
+``Trainer.train`` = ``prepare`` (padding, kernels, optimiser state: a :class:`TrainCall`) then
+``run_call`` (the host loop; :class:`HostLoop`: its per-call bookkeeping), so
+``benchmark.engine.seed_batch`` can run several seeds' calls in one vmapped chunk (``ROUTER``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -195,6 +200,89 @@ def _all_finite(tree: Any) -> bool:
     return bool(jax.device_get(finite))
 
 
+@dataclasses.dataclass
+class TrainCall:
+    """One prepared :meth:`Trainer.train` call: its compiled program, initial state and host-loop
+    settings. ``program``: ``(loss, labels, model_key, static hp, plan)``, what ``_kernels`` is
+    keyed by; steps ``first_step .. end - 1`` run."""
+
+    program: tuple
+    chunk: Any
+    state: tuple
+    data: dict
+    key: jax.Array
+    dynamic: dict
+    first_step: int
+    end: int
+    chunk_steps: int
+    hp: dict
+    num_classes: int
+    judge_chance: bool
+
+    def signature(self) -> tuple:
+        """Equal for calls one vmapped chunk can run together: same program, step range, and
+        pytree structure, shapes and dtypes of state, data, key and dynamic hyper-parameters."""
+        args = (self.state, self.data, self.key, self.dynamic)
+        shapes = tuple((np.shape(a), str(a.dtype)) for a in jax.tree_util.tree_leaves(args))
+        return (self.program, self.first_step, self.end, jax.tree_util.tree_structure(args), shapes)
+
+
+class HostLoop:
+    """The per-call bookkeeping of the host loop: metrics history, divergence watch, the curve."""
+
+    def __init__(self, call: TrainCall):
+        self.call = call
+        self.history: dict[str, list[np.ndarray]] = {}
+        self.diverged: int | None = None
+        self.watch = DivergenceWatch(call.num_classes, call.hp)  # non-finite, exploding, or at chance
+
+    def consume(self, metrics: Mapping[str, np.ndarray], i: int, n: int) -> bool:
+        """Take the host copy of one chunk's metrics (steps ``i .. i + n - 1``); True: it diverged
+        (training stops with the state this chunk returned)."""
+        losses = np.asarray(metrics["loss"][:n])
+        bad = self.watch.bad_steps(losses, i)
+        for name, values in metrics.items():
+            self.history.setdefault(name, []).append(np.asarray(values[:n], np.float64))
+        if bad.any():
+            self.diverged = i + int(np.argmax(bad))
+            return True
+        return False
+
+    def finish(self, params: dict) -> FitResult:
+        call, diverged = self.call, self.diverged
+        log_every = int(call.hp["log_every"])
+        if diverged is None and not _all_finite(params):
+            diverged = call.end - 1
+            self.watch.params_not_finite(diverged)
+        if diverged is None and call.judge_chance and self.watch.at_chance(self.history, log_every):
+            diverged = call.end - 1
+        return FitResult(params, _curve(self.history, call.first_step, log_every, diverged), diverged,
+                         self.watch.extras())
+
+
+def run_call(call: TrainCall) -> FitResult:
+    """Run one prepared call: one compiled chunk per iteration, metrics to the host each chunk."""
+    state = call.state
+    # Every host↔device transfer in this loop is explicit (device_put / device_get): the
+    # tests run it under jax.transfer_guard("disallow").
+    end_arr = jax.device_put(np.int32(call.end))
+    loop = HostLoop(call)
+    i = call.first_step
+    while i < call.end:
+        args = (state, call.data, call.key, jax.device_put(np.int32(i)), end_arr, call.dynamic)
+        state, metrics = _compiled(call.chunk, *args)(*args)
+        n = min(call.chunk_steps, call.end - i)
+        if loop.consume(jax.device_get(metrics), i, n):
+            break
+        i += n
+    return loop.finish(state[0])
+
+
+ROUTER = threading.local()
+"""``ROUTER.fn(call) -> FitResult``, where a thread sets it: its :meth:`Trainer.train` calls hand
+their prepared call to it (to run alone or with other threads' calls) instead of running it."""
+
+
 class Trainer:
     """Runs training programs for one model on one plan (implements ``strategies.base.Trainer``).
 
@@ -241,47 +329,31 @@ class Trainer:
         uses (e.g. ``{"backbone": 0.1}``). ``judge_chance=False``: do not call a run that ends at
         chance on its training data diverged (its labels are random by design). Returns the trained
         params, the curve (``log_every`` windows, accuracy on training batches) and the first
-        step whose loss was not finite, if any (training stops there).
+        step whose loss was not finite, if any (training stops there). See ``ROUTER``.
         """
+        call = self.prepare(params, data, key, loss=loss, labels=labels, hp=hp, steps=steps,
+                            first_step=first_step, lr_scales=lr_scales, judge_chance=judge_chance)
+        router = getattr(ROUTER, "fn", None)
+        return router(call) if router is not None else run_call(call)
+
+    def prepare(self, params: dict, data: dict, key: jax.Array, *, loss: LossFn, labels: LabelFn,
+                hp: Mapping[str, Any], steps: int, first_step: int = 0,
+                lr_scales: Mapping[str, float] | None = None, judge_chance: bool = True) -> TrainCall:
+        """The set-up of :meth:`train` (padding, kernels, optimiser state), nothing run yet."""
         hp = {**hp, "total_steps": int(hp.get("total_steps", first_step + steps)),
               **{LR_SCALE_PREFIX + k: float(v) for k, v in (lr_scales or {}).items()}}
         data = self._padded(data)
         static, dynamic = split_hp(hp)
         dynamic = jax.device_put(dynamic)
-        init, chunk = _kernels(loss, labels, self.model_key, static, self.plan)
+        # Seed batching compiles no other step kernel: one cache entry with or without it.
+        program = (loss, labels, self.model_key, static, dataclasses.replace(self.plan, batch_seeds=False))
+        init, chunk = _kernels(*program)
         # Copy: the chunk donates its state, and the caller's params (e.g. a cached source
         # model) must survive.
         params = jax.tree.map(jnp.copy, params)
         state = (params, _compiled(init, params, dynamic)(params, dynamic))
-        end = first_step + steps
-        # Every host↔device transfer in this loop is explicit (device_put / device_get): the
-        # tests run it under jax.transfer_guard("disallow").
-        end_arr = jax.device_put(np.int32(end))
-        log_every = int(hp["log_every"])
-        history: dict[str, list[np.ndarray]] = {}
-        i = first_step
-        diverged = None
-        watch = DivergenceWatch(self.model_key[2], hp)  # non-finite, exploding, or at chance
-        while i < end:
-            args = (state, data, key, jax.device_put(np.int32(i)), end_arr, dynamic)
-            state, metrics = _compiled(chunk, *args)(*args)
-            metrics = jax.device_get(metrics)
-            n = min(self.plan.chunk_steps, end - i)
-            losses = np.asarray(metrics["loss"][:n])
-            bad = watch.bad_steps(losses, i)
-            for name, values in metrics.items():
-                history.setdefault(name, []).append(np.asarray(values[:n], np.float64))
-            if bad.any():
-                diverged = i + int(np.argmax(bad))
-                break
-            i += n
-        params = state[0]
-        if diverged is None and not _all_finite(params):
-            diverged = end - 1
-            watch.params_not_finite(diverged)
-        if diverged is None and judge_chance and watch.at_chance(history, log_every):
-            diverged = end - 1
-        return FitResult(params, _curve(history, first_step, log_every, diverged), diverged, watch.extras())
+        return TrainCall(program, chunk, state, data, key, dynamic, first_step, first_step + steps,
+                         self.plan.chunk_steps, hp, self.model_key[2], judge_chance)
 
     def logits(self, params: dict, images: jax.Array) -> jax.Array:
         """``float32[N, num_classes]`` for ``images uint8[N, H, W, C]`` (model params only)."""
