@@ -24,8 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train every unfinished run of a suite (resumable)")
     p.add_argument("suite", help="suite YAML file, e.g. suites/quick.yaml")
     p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="where cells run (default: %(default)s)")
+    p.add_argument("--executor", choices=["local", "processes", "ray"], default="local",
+                   help="where cells run: this process, one single-threaded process per core, or Ray "
+                        "(default: %(default)s)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes for --executor processes (default: one per usable core)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start one)")
     p.add_argument("--data-dir", help="prepared datasets directory (default: $TBENCH_DATA_DIR)")
     p.add_argument("--max-cells", type=int, help="stop after starting this many cells")
@@ -77,6 +80,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"must be at least 1, got {args.max_cells}", field="--max-cells")
     if args.address and args.executor != "ray":
         raise UserError("only means something with --executor ray", field="--address")
+    if args.workers is not None and args.executor != "processes":
+        raise UserError("only means something with --executor processes", field="--workers")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"must be at least 1, got {args.workers}", field="--workers")
     if args.store and existing_target(Path(args.store)) is not None:
         check_writable(Path(args.store))  # before the suite's datasets are even looked at
     grid = _grid(args)
@@ -87,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
 
     check_pairs({(r.spec.source, r.spec.target) for r in grid.runs if r.spec.source},
                 file=grid.suite.path, data_dir=args.data_dir)
-    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir)
+    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir, workers=args.workers)
     try:
         store = Store(path)  # a new store, or an existing one write-tested, before any training
     except UserError:

@@ -4,7 +4,9 @@ A source model is cached as an orbax checkpoint under ``paths.checkpoint_dir()/<
 ``meta.json`` completion marker written last, holding a SHA-256 of the parameter bytes. On
 load, a missing marker, an unreadable checkpoint or a hash mismatch (a partial or corrupt
 write) deletes the entry and pretrains again. Writes go to a temporary directory renamed into
-place, so concurrent runners never see half a checkpoint. Within a process, models are also
+place, so concurrent runners never see half a checkpoint, and a lock file (``.<key>.lock``
+beside the entry) lets one process at a time load or pretrain a source: a second process that
+needs it meanwhile waits, then loads the first one's checkpoint. Within a process, models are also
 kept in memory (a grid reuses one source across many targets and strategies).
 
 A pretrained source (``imagenet``, ``benchmark.pretrained.sources``) is not trained here: its
@@ -14,14 +16,16 @@ seed and input spec, kept in memory keyed by the weights' SHA-256.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +121,11 @@ def get_source_model(source: str, input_spec: InputSpec, backbone: str,
     memo = f"{root.resolve()}/{key}"
     if memo in _memory and entry.exists():
         return dataclasses.replace(_memory[memo], pretrain_s=0.0, from_cache=True)
-    loaded = _load(entry, backbone, backbone_params, input_spec)
-    if loaded is None:
-        loaded = _train_and_save(entry, source, input_spec, backbone, backbone_params, pretrain,
-                                 seed, load_train, plan)
+    with _entry_lock(root, key):  # another process pretraining this source: wait, then load theirs
+        loaded = _load(entry, backbone, backbone_params, input_spec)
+        if loaded is None:
+            loaded = _train_and_save(entry, source, input_spec, backbone, backbone_params, pretrain,
+                                     seed, load_train, plan)
     if loaded.diverged_step is None:
         _memory[memo] = loaded
     return loaded
@@ -144,6 +149,24 @@ def pretrained_source_model(source: str, backbone: str, backbone_params: dict[st
                                     entry.class_names, 0.0, False, pretrained_weights=digest)
         return _memory[memo]
     return dataclasses.replace(_memory[memo], from_cache=True)
+
+
+@contextlib.contextmanager
+def _entry_lock(root: Path, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``root/.KEY.lock`` (released by the kernel if the holder dies);
+    none in a directory this process cannot write (it can only read checkpoints there)."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = open(root / f".{key}.lock", "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _load(entry: Path, backbone: str, backbone_params: dict, input_spec: InputSpec) -> SourceModel | None:

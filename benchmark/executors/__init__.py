@@ -1,4 +1,5 @@
-"""Where cells run: in-process (``local``, the default) or on a Ray cluster (``ray``).
+"""Where cells run: in-process (``local``, the default), in one single-threaded worker process
+per core (``processes``) or on a Ray cluster (``ray``).
 
 Executors never change *what* a cell computes. The driver (:func:`run_grid`) walks the grid
 cell by cell, leases the cell's unfinished seeds in the store, hands them to the executor as
@@ -29,7 +30,7 @@ from benchmark.grid import Grid, GridRun, group_by_cell
 from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 from benchmark.store import Store
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "processes", "ray")
 _VERSIONED = ("transferbench", "jax", "jaxlib", "flax", "optax", "numpy", "tensorflow-datasets",
               "orbax-checkpoint", "ray")
 
@@ -120,11 +121,16 @@ class Summary:
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
-def make_executor(name: str, *, address: str | None = None, data_dir: str | None = None) -> Executor:
+def make_executor(name: str, *, address: str | None = None, data_dir: str | None = None,
+                  workers: int | None = None) -> Executor:
     if name == "local":
         from benchmark.executors.local import LocalExecutor
 
         return LocalExecutor(data_dir=data_dir)
+    if name == "processes":
+        from benchmark.executors.processes import ProcessesExecutor
+
+        return ProcessesExecutor(workers=workers, data_dir=data_dir)
     if name == "ray":
         from benchmark.executors.ray_executor import RayExecutor
 
