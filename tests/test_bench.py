@@ -66,7 +66,8 @@ def test_step_section_writes_json_with_every_contender(tmp_path):
     assert result["machine"]["versions"]["jax"] == jax.__version__
     step = result["step"]
     assert step["model"]["param_count"] == step["model"]["torch_param_count"] == 4794
-    assert set(step["contenders"]) == {"engine", "engine_seeds", "flax_tutorial", "torch_eager"}
+    assert set(step["contenders"]) == {"engine", "engine_seeds", "engine_seeds_batched", "flax_tutorial",
+                                       "torch_eager"}
     for row in step["contenders"].values():
         _positive_numbers(row, ("rate", "mfu", "median_s"))
         assert len(row["seconds"]) == 1

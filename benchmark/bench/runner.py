@@ -80,12 +80,20 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
     if step:
         out["engine_step_vs_torch_eager_ge_1.5x"] = _target(step["ratios"]["engine_vs_torch_eager"], 1.5)
         out["engine_step_mfu_ge_35pct"] = _target(step["contenders"]["engine"]["mfu"], 0.35)
-        seeds = step["ratios"].get("engine_seeds_vs_flax_tutorial")
+        seeds = step["ratios"].get("engine_seeds_batched_vs_flax_tutorial",
+                                   step["ratios"].get("engine_seeds_vs_flax_tutorial"))
         out["gpu_seeds_batched_vs_tutorial_ge_5x"] = (
             _target(seeds, 5.0) if on_accelerator else
             {**_target(None, 5.0), "note": "judged on an accelerator only"})
+        plan = step.get("plan") or {}
         out["gpu_seeds_batched_vs_tutorial_ge_5x"]["plan_note"] = (
-            "the engine runs a cell's seeds one after another, not batched")
+            f"this backend's plan runs a cell's seeds {plan.get('seeds', 'sequential')}: "
+            f"{plan.get('batch_seeds_reason', 'one after another')}")
+        batched = step["ratios"].get("engine_seeds_batched_vs_engine_seeds")
+        if batched is not None:
+            out["seeds_batched_vs_sequential_measured"] = {
+                "value": batched, "threshold": 1.0, "met": bool(batched >= 1.0),
+                "note": "batching pays where > 1; the plan batches only where it was measured to"}
     grid = result.get("grid")
     if grid:
         out["grid_engine_vs_naive_ge_5x"] = _target(grid["speedup_engine_vs_naive"], 5.0)

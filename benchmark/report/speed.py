@@ -23,7 +23,8 @@ SECTIONS = ("step", "grid", "scaling")
 
 CONTENDERS = {
     "engine": "transferbench engine (fast plan)",
-    "engine_seeds": "engine, several seeds per call",
+    "engine_seeds": "engine, a cell's seeds one after another",
+    "engine_seeds_batched": "engine, a cell's seeds batched in one vmapped kernel",
     "flax_tutorial": "Flax tutorial loop (jitted step, Python loop over host batches)",
     "torch_eager": "PyTorch eager, same model, optimizer and data",
 }
