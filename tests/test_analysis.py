@@ -205,3 +205,30 @@ def test_source_only_is_a_reference_row_never_a_transfer_verdict():
     assert row["verdict"] == REFERENCE and "no target labels" in row["verdict_note"]
     assert row["n_pairs"] == 0 and math.isnan(row["gain_mean"]) and math.isnan(row["q_value"])
     assert row["acc"].n == 5
+
+
+def test_imagenet_cells_pair_with_the_same_net_trained_from_a_random_init():
+    """suites/pretrained.yaml: scratch is the net with ``pretrained: none``; an ImageNet cell's arm
+    is that scratch, not a missing ``pretrained: imagenet`` scratch (which the grid never builds);
+    a different width is still a different arm."""
+    def config(pretrained, width=1.0):
+        return {"cell": {"input_spec": {"height": 64}, "backbone": "efficientnet_lite0",
+                         "backbone_params": {"pretrained": pretrained, "width": width},
+                         "train": {"steps": 64}}}
+
+    rows, configs = [], []
+    for s in range(5):
+        noise = 0.02 * ((s * 3) % 5 - 2)
+        rows.append((None, "tgt", "scratch", "scratch", 10, s, "ok", 0.70 + noise))
+        configs.append(config("none"))
+        rows.append(("imagenet", "tgt", "linear_probe", "linear_probe", 10, s, "ok", 0.76 + noise))
+        configs.append(config("imagenet"))
+        rows.append(("imagenet", "tgt", "finetune_full", "finetune_full", 10, s, "ok", 0.75 + noise))
+        configs.append(config("imagenet", width=2.0))
+    runs = _runs(rows)
+    runs["config"] = configs
+    table = transfer_table(runs).set_index("strategy_label")
+    assert table.loc["linear_probe", "n_pairs"] == 5
+    assert table.loc["linear_probe", "gain_mean"] == pytest.approx(0.06)
+    assert table.loc["linear_probe", "verdict"] == POSITIVE
+    assert table.loc["finetune_full", "n_pairs"] == 0

@@ -68,17 +68,26 @@ def selection_rule(extras: Any) -> str:
     return str(rule) if rule else NO_SELECTION
 
 
+PRETRAINED_PARAM = "pretrained"
+"""The backbone parameter naming its starting weights (``benchmark/backbones.py``)."""
+
+
 def arm_context(config: Any) -> str:
     """A short hash of what paired arms must share: input, backbone and the target schedule.
 
-    Target and budget are compared as columns; source, strategy and its parameters and the
-    source's pretraining schedule are what a comparison is *about* and are left out. ``""`` for
+    Target and budget are compared as columns; source, strategy and its parameters, the
+    source's pretraining schedule and the backbone's starting weights (its ``pretrained``
+    parameter) are what a comparison is *about* and are left out. ``""`` for
     runs without a stored config (constructed frames): they pair on target and budget alone.
     """
     cell = cell_config(config)
     if not cell:
         return ""
     shared = {k: cell.get(k) for k in ("input_spec", "backbone", "backbone_params", "train")}
+    # Which weights the backbone starts from (``pretrained: imagenet``) is the source side of the
+    # comparison: the scratch arm of an ImageNet cell is the same net with ``pretrained: none``.
+    if isinstance(shared["backbone_params"], dict):
+        shared["backbone_params"] = {k: v for k, v in shared["backbone_params"].items() if k != PRETRAINED_PARAM}
     return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
