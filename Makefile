@@ -24,6 +24,6 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check benchmark tests
+	$(BIN)/ruff check benchmark tests tools
 
 .PHONY: install demo test lint
