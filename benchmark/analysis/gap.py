@@ -89,8 +89,13 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def median_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
     """Median heuristic: the median Euclidean distance between distinct points of the pooled sample."""
     z = np.concatenate([x, y])
-    d = _sq_dists(z, z)[np.triu_indices(len(z), k=1)]
-    med = float(np.sqrt(np.median(d)))
+    return _median_distance(_sq_dists(z, z))
+
+
+def _median_distance(sq_dists: np.ndarray) -> float:
+    """The median of the square-rooted off-diagonal entries of a pooled squared-distance matrix
+    (1.0 if it is 0: identical points)."""
+    med = float(np.sqrt(np.median(sq_dists[np.triu_indices(len(sq_dists), k=1)])))
     return med if med > 0 else 1.0
 
 
@@ -115,12 +120,9 @@ def mmd2_rbf(
     # One pass over the pooled points serves the bandwidth and all three kernel blocks (the
     # O(N²D) distances dominate on pixels: D = 12,288 at 64×64×3).
     n = len(xs)
-    dist = _sq_dists(np.concatenate([xs, xt]), np.concatenate([xs, xt]))
-    if bandwidth is not None:
-        sigma = float(bandwidth)
-    else:
-        med = float(np.sqrt(np.median(dist[np.triu_indices(len(dist), k=1)])))
-        sigma = med if med > 0 else 1.0
+    z = np.concatenate([xs, xt])
+    dist = _sq_dists(z, z)
+    sigma = float(bandwidth) if bandwidth is not None else _median_distance(dist)
     gamma = 1.0 / (2.0 * sigma * sigma)
     k_ss = np.exp(-gamma * dist[:n, :n])
     k_tt = np.exp(-gamma * dist[n:, n:])
