@@ -18,7 +18,6 @@ Pure pandas; no JAX.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,7 +116,7 @@ def shrink_cases(t: pd.DataFrame, method: str, small: int, large: int) -> tuple[
 def table(t: pd.DataFrame) -> pd.DataFrame:
     """Per (pair, budget, method): accuracy and forgetting, each mean with its 95% CI over seeds."""
     keys = ["pair", "budget", "method"]
-    order = {"method": list(METHOD_ORDER), "budget": sorted(t["budget"].unique(), key=_budget_rank)}
+    order = {"method": list(METHOD_ORDER), "budget": _budget_labels(t)}
     acc = condition_table(t, keys, order=order)
     forg = condition_table(t, keys, value="forgetting", order=order)
     forg = forg.rename(columns={"mean": "forgetting", "low": "forgetting_low", "high": "forgetting_high",
@@ -126,8 +125,9 @@ def table(t: pd.DataFrame) -> pd.DataFrame:
     return out.merge(forg, on=keys, how="left")
 
 
-def _budget_rank(budget: str) -> float:
-    return math.inf if budget == "all" else float(budget.split()[0])
+def _budget_labels(t: pd.DataFrame) -> list[str]:
+    """The frame's budgets as displayed (``10``, ``all``), smallest first."""
+    return [format_budget(b) for b in sorted({int(b) for b in t["labels_per_class"]}, key=budget_sort_key)]
 
 
 def figure(t: pd.DataFrame, methods: Sequence[str]):
@@ -145,7 +145,7 @@ def figure(t: pd.DataFrame, methods: Sequence[str]):
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.6 * len(pairs), 4.0), squeeze=False)
     colors = dict(zip(methods, plt.get_cmap("tab10").colors, strict=False))
     markers = ["o", "s", "^", "D"]
-    budgets = sorted(tab["budget"].unique(), key=_budget_rank)
+    budgets = [b for b in _budget_labels(t) if b in set(tab["budget"])]
     for ax, pair in zip(axes[0], pairs, strict=True):
         for i, budget in enumerate(budgets):
             for method in methods:
