@@ -100,3 +100,14 @@ def test_the_trade_off_figure_has_one_panel_per_clean_source_pair():
     assert [ax.get_title() for ax in fig.axes] == [f"font_digits → {x}" for x in TARGETS]
     # finetune_full, lp_ft at two budgets: 4 error-bar points per panel
     assert all(len(ax.containers) == 4 for ax in fig.axes)
+
+
+def test_an_empty_store_is_not_measured_on_every_page():
+    """`tbench reproduce kumar2022 --report-only` before any run: every claim not measured (the
+    clean-source filter of an empty frame once selected no columns and raised KeyError)."""
+    empty = runs(papers_pattern, lambda m: 0.1).iloc[:0]
+    for name in ("kumar2022", "li2018", "howard2018"):
+        paper = get(name)
+        t = paper.tidy(empty)
+        assert set(verdicts(paper.claims(t)).values()) == {C.NOT_MEASURED}
+        assert paper.table(t).empty

@@ -66,11 +66,17 @@ def tidy(runs: pd.DataFrame) -> pd.DataFrame:
     return out[TIDY_COLUMNS].reset_index(drop=True)
 
 
+def _rows(t: pd.DataFrame, column: str, keep) -> pd.DataFrame:
+    """The rows of ``t`` whose ``column`` value ``keep`` accepts (a boolean mask, so an empty frame
+    keeps its columns: a list of no booleans would select no columns instead)."""
+    return t[np.fromiter((bool(keep(v)) for v in t[column]), dtype=bool, count=len(t))]
+
+
 def _groups(t: pd.DataFrame, *, shifted_only: bool = False, budgets: Sequence[int] | None = None):
     """``(label, frame)`` per (clean-source pair, budget), budgets in order."""
-    t = t[[clean_source(s) for s in t["source"]]]
+    t = _rows(t, "source", clean_source)
     if shifted_only:
-        t = t[[shifted_target(x) for x in t["target"]]]
+        t = _rows(t, "target", shifted_target)
     if budgets is not None:
         t = t[t["labels_per_class"].isin(list(budgets))]
     keys = sorted({(p, b) for p, b in zip(t["pair"], t["labels_per_class"], strict=True)},
@@ -98,8 +104,7 @@ def shrink_cases(t: pd.DataFrame, method: str, small: int, large: int) -> tuple[
     """Per clean-source pair: per seed ``gain(small budget) − gain(large budget)`` where
     ``gain = accuracy(method) − accuracy(finetune_full)`` on the same seed (claimed > 0: the
     method's gain over fine-tuning shrinks as target data grows)."""
-    t = ok(t)
-    t = t[[clean_source(s) for s in t["source"]]]
+    t = _rows(ok(t), "source", clean_source)
     cases = []
     for pair, g in t.groupby("pair", sort=True):
         gains = {}
