@@ -272,3 +272,23 @@ def test_learning_rate_and_step_count_do_not_recompile(cell_data, checkpoints) -
                          cell_data, plan=FAST, checkpoint_dir=checkpoints)
     assert result.status == "ok" and result.compile_s == 0.0
     assert result.curve[-1]["step"] == 40
+
+
+def test_persistent_compilation_cache_is_on_when_an_evaluation_compiles_first(tmp_path) -> None:
+    """A process whose first kernels are evaluations (a warm source model's accuracy check, before
+    any Trainer exists) compiles them into JAX's persistent cache too (they were compiled afresh
+    in every process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import jax, numpy as np\n"
+            "from benchmark import models\n"
+            "from benchmark.engine.train import apply_batched\n"
+            "m = models.build('lenet', {'width': 2}, 3)\n"
+            "p = jax.jit(lambda k: models.init_params(m, k, (8, 8, 1)))(jax.random.key(0))\n"
+            "apply_batched(('lenet', (('width', 2),), 3), '__call__', p, np.zeros((5, 8, 8, 1), np.uint8))\n")
+    cache = tmp_path / "jax"
+    env = {**os.environ, "TBENCH_JAX_CACHE_DIR": str(cache), "JAX_PLATFORMS": "cpu"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    assert cache.is_dir() and any(cache.iterdir()), "the first kernels were compiled with the cache off"

@@ -23,7 +23,7 @@ from benchmark.cellspec import CellSpec
 from benchmark.config.schedule import resolve_pretrain
 from benchmark.engine.plan import Plan, choose
 from benchmark.engine.run import CellData, load_cell_data, resolve, run_seed, source_model_for
-from benchmark.engine.train import apply_batched
+from benchmark.engine.train import apply_batched, enable_compilation_cache
 from benchmark.results import RunResult
 
 __all__ = ["CellData", "Plan", "resolve", "run_cell", "source_features"]
@@ -39,6 +39,7 @@ def run_cell(spec: CellSpec, seeds: Sequence[int], *, data_dir: str | os.PathLik
     (``benchmark.engine.seed_batch``): the same results to float rounding.
     """
     resolve(spec)
+    enable_compilation_cache()  # before any kernel compiles (JAX decides once per process)
     chosen = choose(jax.default_backend(), plan, model=(spec.backbone, spec.backbone_params))
     data = load_cell_data(spec, data_dir)
     if chosen.batch_seeds and len(set(seeds)) == len(seeds) > 1:

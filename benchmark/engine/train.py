@@ -49,7 +49,6 @@ from benchmark.strategies.base import (
 )
 
 EVAL_BATCH = 256
-
 _compile_seconds = threading.local()
 _cache_enabled = False
 
@@ -182,6 +181,7 @@ def _compiled(fn, *args):
     shapes = jax.tree.map(lambda a: (np.shape(a), str(getattr(a, "dtype", type(a)))), args)
     key = (fn, jax.tree_util.tree_structure(args), tuple(jax.tree_util.tree_leaves(shapes)))
     if key not in _aot:
+        enable_compilation_cache()  # also when no Trainer was built yet (an evaluation first)
         t0 = time.perf_counter()
         _aot[key] = fn.lower(*args).compile()
         _charge(time.perf_counter() - t0)
@@ -369,6 +369,7 @@ class Trainer:
 
 def apply_batched(model_key: tuple, method: str, params: dict, images: jax.Array) -> jax.Array:
     """Apply ``model.<method>`` over ``images`` in fixed-size batches (one compile per shape)."""
+    enable_compilation_cache()  # its eager padding compiles before _compiled does
     fn = _apply_fn(model_key, method)
     n = int(images.shape[0])
     padded = -(-max(n, 1) // EVAL_BATCH) * EVAL_BATCH
