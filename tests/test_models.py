@@ -187,3 +187,16 @@ def test_conv_as_matmul_and_max_pool_2x2_compute_lax_conv_and_nn_max_pool(shape)
     np.testing.assert_array_equal(max_pool_2x2(x), pool(x))
     np.testing.assert_array_equal(jax.grad(lambda y: (max_pool_2x2(y) ** 2).sum())(x),
                                   jax.grad(lambda y: (pool(y) ** 2).sum())(x))
+
+
+@pytest.mark.parametrize("name", ["lenet", "convnet", "resnet"])
+def test_jitted_initialiser_gives_flax_eager_init_bit_for_bit(name: str) -> None:
+    """``init_params`` jits Flax's ``init`` for these backbones (one dispatch per run instead of
+    one per op): every run's starting point must stay the one eager ``init`` draws."""
+    params, shape = tiny.BACKBONE_PARAMS, tiny.SPEC.shape
+    model = models.build(name, params, 5)
+    key = jax.random.key(7)
+    eager = model.init(key, jnp.zeros((1, *shape), jnp.uint8))["params"]
+    jitted = models.init_params(model, key, shape)
+    assert jax.tree.structure(eager) == jax.tree.structure(jitted)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True))

@@ -61,8 +61,26 @@ def block_names(model: nn.Module) -> list[str]:
 
 
 def init_params(model: nn.Module, key: jax.Array, input_shape: tuple[int, int, int]) -> dict:
-    """Fresh parameters for images of ``input_shape`` (H, W, C)."""
-    return model.init(key, jnp.zeros((1, *input_shape), jnp.uint8))["params"]
+    """Fresh parameters for images of ``input_shape`` (H, W, C).
+
+    One jitted initialiser per (model, input shape) for the backbones in ``_JIT_INIT``: Flax's
+    eager ``init`` dispatches every op on its own (~50 ms for a LeNet on 2 CPU cores, paid by
+    every run); jitted, theirs draws the same bits (``tests/test_models.py``). EfficientNet-Lite0's
+    jitted init differs from its eager one in the last bits, so it stays eager: a run's starting
+    point never depends on this choice.
+    """
+    if type(model).__name__ not in _JIT_INIT:
+        return model.init(key, jnp.zeros((1, *input_shape), jnp.uint8))["params"]
+    return _initializer(model, tuple(input_shape))(key)
+
+
+_JIT_INIT = frozenset({"LeNet", "ConvNet", "ResNet"})
+"""Model classes whose jitted ``init`` is measured bit-identical to the eager one."""
+
+
+@functools.lru_cache(maxsize=64)
+def _initializer(model: nn.Module, input_shape: tuple[int, ...]):
+    return jax.jit(lambda key: model.init(key, jnp.zeros((1, *input_shape), jnp.uint8))["params"])
 
 
 def transplant(pretrained: dict, fresh: dict, *, keep_head: bool, copy_blocks: int = -1) -> dict:
