@@ -43,22 +43,35 @@ def image_hashes(name: str, split: str, data_dir: str | os.PathLike | None = Non
     return {hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest() for img in images}
 
 
-def leaked_images(source: str, target: str, data_dir: str | os.PathLike | None = None) -> int:
-    """How many of ``target``'s test images are in ``source``'s training data (ids or bytes)."""
-    by_id = base_ids(source, "train", data_dir) & base_ids(target, "test", data_dir)
+def leaked_images(source: str, target: str, data_dir: str | os.PathLike | None = None, *,
+                  memo: dict | None = None) -> int:
+    """How many of ``target``'s test images are in ``source``'s training data (ids or bytes).
+
+    memo: a dict shared by calls that may read the same split (``check_pairs``: each split is
+    loaded and hashed once, not once per pair it is in)."""
+    memo = {} if memo is None else memo
+
+    def get(fn, name: str, split: str) -> set:
+        key = (fn.__name__, name, split)
+        if key not in memo:
+            memo[key] = fn(name, split, data_dir)
+        return memo[key]
+
+    by_id = get(base_ids, source, "train") & get(base_ids, target, "test")
     if by_id:
         return len(by_id)
-    return len(image_hashes(source, "train", data_dir) & image_hashes(target, "test", data_dir))
+    return len(get(image_hashes, source, "train") & get(image_hashes, target, "test"))
 
 
 def check_pairs(pairs: Iterable[tuple[str, str]], *, file: str,
                 data_dir: str | os.PathLike | None = None) -> None:
     """Raise ``UserError`` naming the first (source, target) pair whose source trains on target
     test images. Called before any run starts, so nothing is written."""
+    memo: dict = {}
     for source, target in sorted(set(pairs)):
         if is_pretrained(source):  # imagenet: a model without images here (docs/pretrained.md)
             continue
-        count = leaked_images(source, target, data_dir)
+        count = leaked_images(source, target, data_dir, memo=memo)
         if count:
             raise UserError(f"the pair {source} → {target} leaks: {count} image(s) of {target}'s test split "
                             f"are in {source}'s training data, so its accuracy would not measure transfer; "
