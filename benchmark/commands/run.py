@@ -24,11 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train every unfinished run of a suite (resumable)")
     p.add_argument("suite", help="suite YAML file, e.g. suites/quick.yaml")
     p.add_argument("--store", help="results file (default: results/<suite name>.sqlite)")
-    p.add_argument("--executor", choices=["local", "processes", "ray"], default="local",
-                   help="where cells run: this process, one single-threaded process per core, or Ray "
+    p.add_argument("--executor", choices=["auto", "local", "processes", "ray"], default="auto",
+                   help="where cells run: this process, one single-threaded process per core, or Ray; "
+                        "auto: processes for small backbones on a multi-core CPU, else local "
                         "(default: %(default)s)")
     p.add_argument("--workers", type=int,
-                   help="worker processes for --executor processes (default: one per usable core)")
+                   help="worker processes for --executor processes or auto (default: one per usable core)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start one)")
     p.add_argument("--data-dir", help="prepared datasets directory (default: $TBENCH_DATA_DIR)")
     p.add_argument("--max-cells", type=int, help="stop after starting this many cells")
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"must be at least 1, got {args.max_cells}", field="--max-cells")
     if args.address and args.executor != "ray":
         raise UserError("only means something with --executor ray", field="--address")
-    if args.workers is not None and args.executor != "processes":
+    if args.workers is not None and args.executor not in ("processes", "auto"):
         raise UserError("only means something with --executor processes", field="--workers")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"must be at least 1, got {args.workers}", field="--workers")
@@ -94,7 +95,11 @@ def _run(args: argparse.Namespace) -> int:
 
     check_pairs({(r.spec.source, r.spec.target) for r in grid.runs if r.spec.source},
                 file=grid.suite.path, data_dir=args.data_dir)
-    executor = make_executor(args.executor, address=args.address, data_dir=args.data_dir, workers=args.workers)
+    name = args.executor
+    if name == "auto":
+        name, why = _auto_executor(grid, args.workers)
+        print(f"executor: {name} ({why}; --executor local|processes|ray to choose)", flush=True)
+    executor = make_executor(name, address=args.address, data_dir=args.data_dir, workers=args.workers)
     try:
         store = Store(path)  # a new store, or an existing one write-tested, before any training
     except UserError:
@@ -124,6 +129,19 @@ def _run(args: argparse.Namespace) -> int:
     if measures_line:
         print(measures_line, file=sys.stdout if measured else sys.stderr)
     return 1 if summary.failed or not measured else 0
+
+
+def _auto_executor(grid, workers: int | None) -> tuple[str, str]:
+    import jax
+
+    from benchmark.executors import choose_executor
+    from benchmark.executors.processes import usable_cores
+    from benchmark.grid import group_by_cell
+
+    if workers is not None:
+        return "processes", f"--workers {workers}"
+    return choose_executor({r.spec.backbone for r in grid.runs}, len(group_by_cell(grid.runs)),
+                           cores=usable_cores(), backend=jax.default_backend())
 
 
 def _measures(grid, store, args: argparse.Namespace) -> tuple[bool, str | None]:

@@ -1,5 +1,6 @@
-"""Where cells run: in-process (``local``, the default), in one single-threaded worker process
-per core (``processes``) or on a Ray cluster (``ray``).
+"""Where cells run: in-process (``local``), in one single-threaded worker process per core
+(``processes``) or on a Ray cluster (``ray``); ``auto`` (the default of ``tbench run``) picks
+``processes`` or ``local`` by :func:`choose_executor`.
 
 Executors never change *what* a cell computes. The driver (:func:`run_grid`) walks the grid
 cell by cell, leases the cell's unfinished seeds in the store, hands them to the executor as
@@ -30,7 +31,13 @@ from benchmark.grid import Grid, GridRun, group_by_cell
 from benchmark.results import STATUS_DIVERGED, STATUS_FAILED, STATUS_OK, RunResult
 from benchmark.store import Store
 
-EXECUTORS = ("local", "processes", "ray")
+EXECUTORS = ("auto", "local", "processes", "ray")
+
+PER_CORE_BACKBONES = ("lenet", "convnet")
+"""Backbones whose suites ``auto`` runs one single-threaded process per core on a multi-core CPU.
+Measured (quick suite, LeNet width 8, 2-core VM, 2026-12-02, README § Speed): XLA:CPU runs a
+small model's kernels one after another, mostly on one thread, so two workers outrun one process
+using both cores. Larger backbones (ResNet, EfficientNet) are not measured this way: local."""
 _VERSIONED = ("transferbench", "jax", "jaxlib", "flax", "optax", "numpy", "tensorflow-datasets",
               "orbax-checkpoint", "ray")
 
@@ -119,6 +126,28 @@ class Summary:
     pretrain_s: float = 0.0  # source pretraining (with its compiles), charged to the first user
     data_s: float = 0.0  # loading / preparing the cells' datasets, outside the runs
     errors: list[str] = dataclasses.field(default_factory=list)
+
+
+MIN_CELLS_PER_WORKER = 4
+"""``auto`` starts workers only for grids of at least this many cells per core."""
+
+
+def choose_executor(backbones: set[str], cells: int, *, cores: int, backend: str) -> tuple[str, str]:
+    """``(executor, why)`` for ``--executor auto``: ``processes`` when every backbone of the grid
+    is a small one (``PER_CORE_BACKBONES``), the backend is the CPU with at least two usable cores
+    and the grid has ``MIN_CELLS_PER_WORKER`` cells per core; ``local`` otherwise."""
+    if backend != "cpu":
+        return "local", f"the {backend} backend runs one cell at a time in this process"
+    if cores < 2:
+        return "local", "one usable core"
+    if cells < MIN_CELLS_PER_WORKER * cores:
+        return "local", (f"{cells} cell(s): fewer than {MIN_CELLS_PER_WORKER} per core pay for starting a "
+                         "worker process per core (Python, JAX, its own data and kernels)")
+    large = sorted(backbones - set(PER_CORE_BACKBONES))
+    if large:
+        return "local", f"{', '.join(large)} is not a small backbone ({', '.join(PER_CORE_BACKBONES)})"
+    return "processes", (f"{cores} single-threaded workers, one per core: faster than one process "
+                         f"using {cores} cores for small backbones on the CPU")
 
 
 def make_executor(name: str, *, address: str | None = None, data_dir: str | None = None,

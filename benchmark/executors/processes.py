@@ -1,4 +1,4 @@
-"""Per-core executor: one worker process per usable core, each confined to its core, running whole cells.
+"""Per-core executor: one single-threaded worker process per usable core, running whole cells.
 
 ``tbench run SUITE --executor processes [--workers N]`` keeps ``N`` cells in flight (default: one
 per core this process may run on). Workers are spawned once and live for the whole grid, so
@@ -6,19 +6,19 @@ each keeps its compiled kernels and pretrained sources warm between cells; two w
 need the same source model at once take turns on its checkpoint lock (``engine.pretrain``):
 one pretrains, the other then loads the checkpoint.
 
-Same numbers as ``local``: XLA:CPU splits a kernel's work into as many parts as its intra-op
-thread pool has threads, and the float rounding follows the split (measured: a width-8 LeNet
-pretrained single-threaded has other parameters than with two threads, whatever
-``--xla_cpu_multi_thread_eigen``). So a worker starts JAX with the pool the parent's local run
-would have (one thread per usable core), and only then is every thread of it confined to one
-core: worker i to core i, the cores used in turn. No XLA flag is set (XLA_FLAGS are part of
-JAX's compilation-cache key: the workers load the kernels a local run compiled). BLAS / OpenMP /
-TensorFlow pools get one thread by environment.
+Each worker is confined to its own core *before* JAX starts, so XLA:CPU sizes its intra-op pool
+at one thread (worker i on core i, the cores used in turn): one kernel at a time per core, no
+thread waiting on another. Why: XLA:CPU runs a step's kernels one after another and most of them
+(the elementwise fusions) on one thread, so a second thread buys a small model little; two
+single-threaded workers trained 1.48x the images/s of one process using both cores (LeNet width 8,
+batch 64, the quick suite's step: 24,300 vs 16,400 images/s, 2-core VM, 2026-12-02), where the
+earlier design, a pool of two threads confined to one core, gained nothing (16,500).
 
-Not the default: on the 2-core VM (other jobs running) ``benchmark/bench/suites/bench_quick.yaml``
-took 1.34x local's wall time from fresh caches and 1.43x with a warm compile cache (each worker
-starts Python and JAX, loads its own data and its own copy of every kernel; a busy core cannot
-be left).
+Numbers: XLA:CPU's float rounding follows how many threads split a kernel, so a worker computes
+what a one-core machine computes, bit for bit, not what a local run on two cores computes (the
+same seeds land on other float roundings; ``tests/test_executor_processes.py`` checks both
+sides). Every run records its ``intra_op_threads`` in its plan. BLAS / OpenMP / TensorFlow pools
+get one thread by environment.
 
 A worker that dies takes the cells then in flight down as ``failed`` runs (retried on the next
 ``tbench run``: the standard library stops the whole pool), and a new pool runs the next cells.
@@ -126,12 +126,13 @@ def _init_worker(cores: list[int], started: Any) -> None:
     with started.get_lock():
         core = cores[started.value % len(cores)]
         started.value += 1
-    import jax
-
-    jax.devices()  # the backend starts now, its thread pool sized by every usable core, as the parent's
-    for thread in os.listdir("/proc/self/task"):  # threads started later inherit the core
+    # Every thread of this process, before JAX starts: XLA sizes its pool by the usable cores (one).
+    for thread in os.listdir("/proc/self/task"):
         with contextlib.suppress(ProcessLookupError):
             os.sched_setaffinity(int(thread), {core})
+    import jax
+
+    jax.devices()  # the backend starts now, with a pool of one thread
 
 
 def _exit_with_parent() -> None:
