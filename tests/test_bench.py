@@ -19,6 +19,7 @@ import yaml
 
 from benchmark import models
 from benchmark.bench import timing, torch_reference
+from benchmark.bench.executors import ExecutorsConfig
 from benchmark.bench.grid_throughput import GridConfig
 from benchmark.bench.runner import BenchConfig, run_bench
 from benchmark.bench.scaling import ScalingConfig
@@ -114,6 +115,35 @@ def test_grid_and_scaling_sections_run_the_real_runner_and_a_naive_grid(tmp_path
     assert point["statuses"] in (["ok"], ["diverged"]) and point["seconds_per_cell"] > 0
     assert (tmp_path / result["scaling"]["plot"]).stat().st_size > 0
     assert set(result["targets"]) == {"grid_engine_vs_naive_ge_5x", "grid_engine_compile_share_le_10pct"}
+
+
+@pytest.mark.slow
+def test_executors_section_runs_the_suite_both_ways_and_judges_autos_choice(tmp_path):
+    suite = tmp_path / "benchexec.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "benchexec", "description": "bench test",
+        "input": {"height": tiny.SPEC.height, "width": tiny.SPEC.width, "channels": tiny.SPEC.channels},
+        "backbone": {"name": tiny.BACKBONE, "params": dict(tiny.BACKBONE_PARAMS)},
+        "sources": [], "targets": [tiny.TARGET], "strategies": ["scratch"],
+        "labels_per_class": [tiny.LABELS_PER_CLASS, "all"], "seeds": 1, "train": dict(tiny.TRAIN),
+    }))
+    executors = ExecutorsConfig(str(suite), compilation_cache=os.environ["TBENCH_JAX_CACHE_DIR"])
+    out = tmp_path / "bench.json"
+    run_bench(BenchConfig(TINY_STEP, GridConfig("unused.yaml"), ScalingConfig("unused.yaml"),
+                          only=("executors",), mode="test", executors=executors), out, log=lambda _: None)
+    result = json.loads(out.read_text())
+    section = result["executors"]
+    assert section["config"]["runs"] == section["config"]["cells"] == 2
+    for name in ("local", "processes"):
+        (trial,) = section[name]["trials"]
+        assert trial["runs"] == 2 and set(trial["statuses"]) <= {"ok", "diverged"}, trial
+        _positive_numbers(section[name], ("median_wall_s",))
+    ratio = section["local"]["median_wall_s"] / section["processes"]["median_wall_s"]
+    assert section["local_vs_processes_wall"] == pytest.approx(ratio)
+    assert section["faster"] == ("processes" if ratio > 1 else "local")
+    # Two cells are fewer than auto's four per core: it keeps them in one process.
+    assert section["auto"]["choice"] == "local" and "2 cell(s)" in section["auto"]["why"]
+    assert result["targets"]["executor_auto_picks_the_faster"]["met"] == (section["faster"] == "local")
 
 
 @pytest.mark.parametrize("argv, field", [(["--only", "nonsense"], "--only"),

@@ -71,15 +71,18 @@ def _stratum(run: Any) -> str:
 
 
 def engine_trial(suite: str, scratch: Path, timeout_s: float,
-                 compilation_cache: str | None = None) -> dict[str, Any]:
-    """``tbench run`` on ``suite`` with empty caches and store; wall time and the runs' meters."""
+                 compilation_cache: str | None = None, executor: str | None = None,
+                 max_cells: int | None = None) -> dict[str, Any]:
+    """``tbench run`` on ``suite`` with empty caches and store; wall time and the runs' meters.
+    executor: ``--executor`` (default: ``tbench run``'s, auto); max_cells: ``--max-cells``."""
     from benchmark.store import Store
 
     scratch.mkdir(parents=True, exist_ok=True)
     store_path = scratch / "store.sqlite"
+    extra = [*(["--executor", executor] if executor else []), *(["--max-cells", str(max_cells)] if max_cells else [])]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", suite, "--store",
-                           str(store_path), "--quiet", "--no-measures"],
+                           str(store_path), "--quiet", "--no-measures", *extra],
                           env=_env(scratch / "cache", naive=False, compilation_cache=compilation_cache),
                           capture_output=True, text=True, timeout=timeout_s)
     wall = time.perf_counter() - start

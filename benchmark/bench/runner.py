@@ -1,6 +1,7 @@
 """``run_bench``: every measurement of ``tbench bench``, the targets they are judged by, one JSON.
 
 Sections (``--only`` picks some): ``step`` (:mod:`.step`), ``grid`` (:mod:`.grid_throughput`),
+``executors`` (:mod:`.executors`: local vs one process per core, and auto's choice),
 ``scaling`` (:mod:`.scaling`, plus a PNG beside the JSON), ``strategies`` (:mod:`.strategy_steps`,
 each fine-tuning strategy's step time relative to ``finetune_full``), ``efficientnet``
 (:mod:`.efficientnet`, the ImageNet backbone against PyTorch eager); peak memory is always recorded.
@@ -19,13 +20,14 @@ from typing import Any
 
 from benchmark.bench import machine
 from benchmark.bench.efficientnet import EfficientNetConfig
+from benchmark.bench.executors import ExecutorsConfig
 from benchmark.bench.grid_throughput import GridConfig
 from benchmark.bench.scaling import ScalingConfig
 from benchmark.bench.step import StepConfig
 from benchmark.bench.strategy_steps import REFERENCE, StrategyStepConfig
 from benchmark.errors import UserError
 
-SECTIONS = ("step", "grid", "scaling", "strategies", "efficientnet")
+SECTIONS = ("step", "grid", "scaling", "strategies", "efficientnet", "executors")
 QUICK_SUITE = str(Path(__file__).parent / "suites" / "bench_quick.yaml")
 FULL_SUITE = "suites/quick.yaml"
 
@@ -39,6 +41,7 @@ class BenchConfig:
     mode: str = "full"
     strategies: StrategyStepConfig = dataclasses.field(default_factory=StrategyStepConfig)
     efficientnet: EfficientNetConfig = dataclasses.field(default_factory=EfficientNetConfig)
+    executors: ExecutorsConfig = dataclasses.field(default_factory=lambda: ExecutorsConfig(FULL_SUITE))
 
 
 def full_config() -> BenchConfig:
@@ -47,7 +50,8 @@ def full_config() -> BenchConfig:
     EfficientNet-Lite0 at 64×64 (``suites/pretrained.yaml``) and 128×128, batch 32."""
     return BenchConfig(StepConfig(), GridConfig(FULL_SUITE, repeats=1, per_stratum=1),
                        ScalingConfig(FULL_SUITE), mode="full",
-                       strategies=StrategyStepConfig(), efficientnet=EfficientNetConfig())
+                       strategies=StrategyStepConfig(), efficientnet=EfficientNetConfig(),
+                       executors=ExecutorsConfig(FULL_SUITE))
 
 
 def quick_config() -> BenchConfig:
@@ -57,7 +61,8 @@ def quick_config() -> BenchConfig:
                        ScalingConfig(QUICK_SUITE, cells=(1, 2, 4), seeds=(1, 2), labels_per_class=(1, 10)),
                        mode="quick",
                        strategies=StrategyStepConfig(steps=32, repeats=3, num_images=2048),
-                       efficientnet=EfficientNetConfig(resolutions=(64,), forward_batches=2, repeats=3))
+                       efficientnet=EfficientNetConfig(resolutions=(64,), forward_batches=2, repeats=3),
+                       executors=ExecutorsConfig(QUICK_SUITE))
 
 
 STRATEGY_STEP_LIMITS = {"bss": 1.6}
@@ -99,6 +104,12 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         out["grid_engine_vs_naive_ge_5x"] = _target(grid["speedup_engine_vs_naive"], 5.0)
         out["grid_engine_compile_share_le_10pct"] = _target(grid["engine"]["median_compile_share"], 0.10,
                                                             at_least=False)
+    chosen = result.get("executors")
+    if chosen:
+        out["executor_auto_picks_the_faster"] = {
+            "value": chosen["local_vs_processes_wall"], "met": bool(chosen["auto_picks_the_faster"]),
+            "note": f"auto picks {chosen['auto']['choice']}; measured faster: {chosen['faster']} "
+                    "(value: local wall / processes wall)"}
     for name, ratio in (result.get("strategies") or {}).get("step_ratios", {}).items():
         if name != REFERENCE:
             limit = STRATEGY_STEP_LIMITS.get(name, STRATEGY_STEP_LIMIT)
@@ -117,7 +128,14 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
         raise UserError(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}", field="--only")
     import jax
 
-    from benchmark.bench import efficientnet, grid_throughput, scaling, step, strategy_steps
+    from benchmark.bench import (
+        efficientnet,
+        executors,
+        grid_throughput,
+        scaling,
+        step,
+        strategy_steps,
+    )
     from benchmark.engine.malloc import keep_freed_buffers
 
     keep_freed_buffers()  # the step section trains in this process, as run_group's processes do
@@ -160,6 +178,10 @@ def run_bench(config: BenchConfig, output: Path | None = None, *, log=print) -> 
         log(f"efficientnet: EfficientNet-Lite0 JAX vs PyTorch eager at {list(config.efficientnet.resolutions)} ...")
         result["efficientnet"] = efficientnet.run(config.efficientnet)
         result["memory"]["after_efficientnet"] = machine.peak_memory()
+    if "executors" in config.only:
+        log(f"executors: {config.executors.suite}, local vs one single-threaded process per core ...")
+        result["executors"] = executors.run(config.executors)
+        result["memory"]["after_executors"] = machine.peak_memory()
     result["memory"]["final"] = machine.peak_memory()
     _write(output, result, complete=True)
     return result

@@ -1,7 +1,7 @@
 """``tbench bench``: the engine's speed against references, measured in one interleaved run.
 
 ``tbench bench [--quick] [-o results/bench/<machine>-<date>.json]
-[--only step|grid|scaling|strategies|efficientnet]``
+[--only step|grid|scaling|strategies|efficientnet|executors]``
 writes one JSON (machine, versions, every trial's seconds, medians, ratios, MFU, peak memory,
 targets met / not met) and, with the scaling section, a PNG beside it. See ``benchmark/bench``.
 """
@@ -22,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="JSON to write (default: results/bench/<machine>-<date>.json)")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only this section: step, grid, scaling, strategies (each fine-tuning "
-                        "strategy's step time vs finetune_full) or efficientnet (EfficientNet-Lite0 "
-                        "forward and training throughput vs PyTorch eager) (repeatable)")
-    p.add_argument("--suite", help="suite YAML for the grid and scaling sections "
+                        "strategy's step time vs finetune_full), efficientnet (EfficientNet-Lite0 "
+                        "forward and training throughput vs PyTorch eager) or executors (the suite with "
+                        "one process vs one single-threaded process per core) (repeatable)")
+    p.add_argument("--suite", help="suite YAML for the grid, scaling and executors sections "
                                    "(default: suites/quick.yaml, or bench_quick with --quick)")
     p.add_argument("--naive-per-stratum", type=int, metavar="N",
                    help="naive grid: time N runs per (strategy, budget) and extrapolate "
@@ -47,7 +48,8 @@ def _bench(args: argparse.Namespace) -> int:
         if not Path(args.suite).is_file():
             raise UserError(f"suite file {args.suite!r} does not exist", field="--suite")
         config = dataclasses.replace(config, grid=dataclasses.replace(config.grid, suite=args.suite),
-                                     scaling=dataclasses.replace(config.scaling, suite=args.suite))
+                                     scaling=dataclasses.replace(config.scaling, suite=args.suite),
+                                     executors=dataclasses.replace(config.executors, suite=args.suite))
     if args.naive_per_stratum is not None:
         if args.naive_per_stratum < 0:
             raise UserError(f"must be 0 (every run) or more, got {args.naive_per_stratum}",

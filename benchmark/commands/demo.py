@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", default="suites/quick.yaml", help="suite to run (default: %(default)s)")
     p.add_argument("--reports", default="reports", help="where to write the sheet and report")
     p.add_argument("--quiet", action="store_true", help="plain log lines instead of a live display")
+    p.add_argument("--executor", choices=["auto", "local", "processes"], default="auto",
+                   help="where the suite's cells run (tbench run --executor; default: %(default)s)")
     p.set_defaults(func=_demo)
 
 
@@ -34,7 +36,7 @@ def _demo(args: argparse.Namespace) -> int:
     reports.mkdir(parents=True, exist_ok=True)
     steps = [
         ["samples", *BUILTIN_DOMAINS, "-o", str(reports / "samples.png")],
-        ["run", args.suite, *(["--quiet"] if args.quiet else [])],
+        ["run", args.suite, "--executor", args.executor, *(["--quiet"] if args.quiet else [])],
         ["report", args.suite, "-o", str(reports / f"{Path(args.suite).stem}.html"),
          *(arg for path in bench for arg in ("--bench", str(path)))],
     ]
