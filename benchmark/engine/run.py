@@ -23,7 +23,7 @@ from benchmark.engine import selection
 from benchmark.engine.budget import split_budget
 from benchmark.engine.forgetting import measure_forgetting
 from benchmark.engine.plan import Plan
-from benchmark.engine.pretrain import SourceModel, cache_key, get_source_model
+from benchmark.engine.pretrain import SourceModel, get_source_model
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
 from benchmark.errors import UserError
 from benchmark.pretrained import sources as pretrained_sources
@@ -126,9 +126,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
         extras.update(source_accuracy=None, source_weights_sha256=source.pretrained_weights,
                       source_accuracy_note=pretrained_sources.get(spec.source).not_measured)
     if source is not None and data.source_test is not None:
-        memo = (cache_key(spec.source, spec.input_spec, spec.backbone, dict(spec.backbone_params),
-                          dict(spec.pretrain), seed), len(data.source_test.labels))
-        failed = _check_source(source, spec.source, data.source_test, seed, extras, memo)
+        failed = _check_source(source, spec.source, data.source_test, seed, extras)
         if failed:
             return _failed(spec, seed, failed, t0, c0, pretrain_s, plan, extras), None
 
@@ -236,13 +234,7 @@ SOURCE_CHANCE_P = 1e-3
 one-sided binomial p has failed: its runs are ``failed``, never silently "transfer"."""
 
 
-_source_checks: dict[tuple, tuple[float, float]] = {}
-"""(source model's cache key, test-split size) -> (accuracy, p): one evaluation per source model
-and process, not one per run (``forgetting`` remembers its "before" the same way)."""
-
-
-def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, extras: dict,
-                  memo: tuple) -> str | None:
+def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, extras: dict) -> str | None:
     """Record the source model's accuracy on its own task's held-out split; the reason if it failed.
 
     "Its own task" is the one its train labels define: a ``label_permutation`` source is scored
@@ -258,14 +250,15 @@ def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, e
     k = int(source.num_classes)
     ops = parse_name(name).label_ops
     random_by_design = labels_random_by_design(ops, k)
-    if memo not in _source_checks:  # every strategy of a cell shares the seed's source model
+    memo = (len(source_test.labels), int(seed), name)
+    if memo not in source.own_accuracy:  # every strategy of a cell shares the seed's source model
         labels = np.asarray(source_test.labels)[idx]
         for op, value in ops:
             if op == "label_permutation":
                 labels = label_permutation(labels, k, int(value))
         acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx], labels)
-        _source_checks[memo] = (acc, above_chance_p(acc, int(idx.size), k))
-    acc, p = _source_checks[memo]
+        source.own_accuracy[memo] = (acc, above_chance_p(acc, int(idx.size), k))
+    acc, p = source.own_accuracy[memo]
     extras.update(source_accuracy=acc, source_n_test=int(idx.size), source_above_chance_p=p)
     if random_by_design:
         extras["source_check"] = "not judged: the source's train labels are random by design"
