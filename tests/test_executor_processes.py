@@ -155,6 +155,9 @@ def test_workers_compute_what_a_one_core_process_computes_each_on_its_own_core()
     try:
         results = [f.result(timeout=300) for f in [executor._pool.submit(_split_probe) for _ in range(2)]]
         workers = _workers(executor)
+        deadline = time.monotonic() + 120
+        while any(len(w.cpu_affinity()) != 1 for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a worker that took no probe may still be starting
         cores = [w.cpu_affinity() for w in workers]
     finally:
         executor.shutdown()

@@ -1,6 +1,7 @@
 """Grid throughput: a whole suite with the engine vs the naive grid TLlib/DomainBed users run.
 
-* ``engine``: ``tbench run SUITE`` in a fresh process with every cache empty (a new cache root:
+* ``engine``: ``tbench run SUITE --executor local`` (one process, as this section always
+  measured; the ``executors`` section compares it with one process per core) in a fresh process with every cache empty (a new cache root:
   no pretrained sources, no compiled kernels) and a new store; the runner pretrains each source
   once, reuses compiled kernels across cells and seeds, and computes frozen features once.
 * ``naive``: one fresh process per run (``benchmark.bench.worker``), each with its own empty
@@ -143,14 +144,14 @@ def run(config: GridConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tbench-bench-grid-") as tmp:
         # Untimed: prepares the datasets both contenders read (skip when they are prepared).
         warm = engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s,
-                            config.compilation_cache) if config.warmup else None
+                            config.compilation_cache, executor="local") if config.warmup else None
         for r in range(config.repeats):
             trials["engine"].append(engine_trial(config.suite, Path(tmp) / f"engine-{r}", config.timeout_s,
-                                                config.compilation_cache))
+                                                config.compilation_cache, executor="local"))
             trials["naive"].append(naive_trial(grid, Path(tmp) / f"naive-{r}", config.per_stratum,
                                                config.timeout_s))
     out: dict[str, Any] = {
-        "config": {**dataclasses.asdict(config), "runs": len(grid.runs), "cells": len(grid.cells),
+        "config": {**dataclasses.asdict(config), "executor": "local", "runs": len(grid.runs), "cells": len(grid.cells),
                    "suite_name": grid.suite.name},
         "warmup_wall_s": warm["wall_s"] if warm else None,
     }

@@ -16,6 +16,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from benchmark.engine.plan import usable_cores
+
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "torch", "tensorflow-datasets", "psutil")
 
 
@@ -31,12 +33,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (cgroup/affinity aware where the OS says)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 def total_memory_bytes() -> int | None:

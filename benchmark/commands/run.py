@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "auto: processes for small backbones on a multi-core CPU, else local "
                         "(default: %(default)s)")
     p.add_argument("--workers", type=int,
-                   help="worker processes for --executor processes or auto (default: one per usable core)")
+                   help="worker processes for --executor processes (default: one per usable core)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start one)")
     p.add_argument("--data-dir", help="prepared datasets directory (default: $TBENCH_DATA_DIR)")
     p.add_argument("--max-cells", type=int, help="stop after starting this many cells")
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"must be at least 1, got {args.max_cells}", field="--max-cells")
     if args.address and args.executor != "ray":
         raise UserError("only means something with --executor ray", field="--address")
-    if args.workers is not None and args.executor not in ("processes", "auto"):
+    if args.workers is not None and args.executor != "processes":
         raise UserError("only means something with --executor processes", field="--workers")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"must be at least 1, got {args.workers}", field="--workers")
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
                 file=grid.suite.path, data_dir=args.data_dir)
     name = args.executor
     if name == "auto":
-        name, why = _auto_executor(grid, args.workers)
+        name, why = _auto_executor(grid)
         print(f"executor: {name} ({why}; --executor local|processes|ray to choose)", flush=True)
     executor = make_executor(name, address=args.address, data_dir=args.data_dir, workers=args.workers)
     try:
@@ -131,15 +131,16 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if summary.failed or not measured else 0
 
 
-def _auto_executor(grid, workers: int | None) -> tuple[str, str]:
+def _auto_executor(grid) -> tuple[str, str]:
+    from benchmark.engine.malloc import keep_freed_buffers
+
+    keep_freed_buffers()  # before JAX's threads allocate: a local run trains in this process (malloc.py)
     import jax
 
+    from benchmark.engine.plan import usable_cores
     from benchmark.executors import choose_executor
-    from benchmark.executors.processes import usable_cores
     from benchmark.grid import group_by_cell
 
-    if workers is not None:
-        return "processes", f"--workers {workers}"
     return choose_executor({r.spec.backbone for r in grid.runs}, len(group_by_cell(grid.runs)),
                            cores=usable_cores(), backend=jax.default_backend())
 

@@ -144,6 +144,15 @@ _NOT_BATCHED = {"cpu": "measured slower on cpu (0.78-0.95x the images/s of one s
 """Why a backend that ``_BATCH_SEEDS`` does not list runs its seeds one after another."""
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity where the OS has one, else every core): on
+    CPU, the size of the intra-op thread pool XLA starts with."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
 def batch_seeds(backend: str, model: tuple[str, Mapping[str, Any]] | None = None) -> tuple[bool, str]:
     """``(on, why)``: whether ``run_cell`` trains a cell's seeds in lock-step on ``backend`` for
     ``model`` (``(backbone, backbone_params)``; ``None``: no model known). The environment variable

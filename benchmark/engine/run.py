@@ -22,7 +22,7 @@ from benchmark.config.schedule import resolve_pretrain, resolve_train
 from benchmark.engine import selection
 from benchmark.engine.budget import split_budget
 from benchmark.engine.forgetting import measure_forgetting
-from benchmark.engine.plan import Plan
+from benchmark.engine.plan import Plan, usable_cores
 from benchmark.engine.pretrain import SourceModel, get_source_model
 from benchmark.engine.train import Trainer, apply_batched, compile_seconds
 from benchmark.errors import UserError
@@ -225,7 +225,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
 def plan_record(plan: Plan) -> dict[str, Any]:
     """What a run records of how it executed: the plan, and on CPU the threads XLA's intra-op
     pool has (its cores at start-up: a kernel's float rounding follows how many split it)."""
-    threads = len(os.sched_getaffinity(0)) if jax.default_backend() == "cpu" else None
+    threads = usable_cores() if jax.default_backend() == "cpu" else None
     return {**plan.to_dict(), "intra_op_threads": threads}
 
 

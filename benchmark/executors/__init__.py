@@ -2,7 +2,9 @@
 (``processes``) or on a Ray cluster (``ray``); ``auto`` (the default of ``tbench run``) picks
 ``processes`` or ``local`` by :func:`choose_executor`.
 
-Executors never change *what* a cell computes. The driver (:func:`run_grid`) walks the grid
+Executors never change *what* a cell computes, up to float rounding: XLA:CPU's rounding follows
+its intra-op thread count (``processes`` workers have one thread; each run records its
+``intra_op_threads``). The driver (:func:`run_grid`) walks the grid
 cell by cell, leases the cell's unfinished seeds in the store, hands them to the executor as
 one ``run_cell`` call, and writes each returned run to the store itself (Ray workers never
 touch the store). A heartbeat thread renews the driver's leases while it works.

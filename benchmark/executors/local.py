@@ -1,7 +1,8 @@
-"""The default executor: each cell runs in this process, one at a time.
+"""Each cell runs in this process, one at a time, its kernels on every usable core.
 
-The engine keeps pretrained sources and compiled kernels warm between cells, so in-process is
-the fastest way to run a grid on one machine.
+The engine keeps pretrained sources and compiled kernels warm between cells. ``auto``'s choice
+where a grid is small, the backend is an accelerator or the backbone is large; for small
+backbones on a multi-core CPU one single-threaded process per core is faster (``processes``).
 """
 
 from __future__ import annotations

@@ -37,14 +37,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from benchmark.cellspec import CellSpec
+from benchmark.engine.plan import usable_cores
 
 _ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                    "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 _JOIN_S = 10.0  # how long shutdown waits for a terminated worker before killing it
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 class ProcessesExecutor:
