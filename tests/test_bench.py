@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -80,16 +81,22 @@ def test_step_section_writes_json_with_every_contender(tmp_path):
     assert "grid" not in result
 
 
-@pytest.mark.slow
-def test_grid_and_scaling_sections_run_the_real_runner_and_a_naive_grid(tmp_path):
-    suite = tmp_path / "benchtiny.yaml"
+def _scratch_suite(tmp_path, name: str, labels_per_class: list) -> Path:
+    """A tiny suite file: scratch on the tiny target, one seed, the given label budgets."""
+    suite = tmp_path / f"{name}.yaml"
     suite.write_text(yaml.safe_dump({
-        "name": "benchtiny", "description": "bench test",
+        "name": name, "description": "bench test",
         "input": {"height": tiny.SPEC.height, "width": tiny.SPEC.width, "channels": tiny.SPEC.channels},
         "backbone": {"name": tiny.BACKBONE, "params": dict(tiny.BACKBONE_PARAMS)},
         "sources": [], "targets": [tiny.TARGET], "strategies": ["scratch"],
-        "labels_per_class": [tiny.LABELS_PER_CLASS], "seeds": 1, "train": dict(tiny.TRAIN),
+        "labels_per_class": labels_per_class, "seeds": 1, "train": dict(tiny.TRAIN),
     }))
+    return suite
+
+
+@pytest.mark.slow
+def test_grid_and_scaling_sections_run_the_real_runner_and_a_naive_grid(tmp_path):
+    suite = _scratch_suite(tmp_path, "benchtiny", [tiny.LABELS_PER_CLASS])
     # The engine's processes share the session's compiled kernels (only the naive run compiles
     # cold, as it must); the measurement itself starts every engine process cold.
     cache = os.environ["TBENCH_JAX_CACHE_DIR"]
@@ -119,14 +126,7 @@ def test_grid_and_scaling_sections_run_the_real_runner_and_a_naive_grid(tmp_path
 
 @pytest.mark.slow
 def test_executors_section_runs_the_suite_both_ways_and_judges_autos_choice(tmp_path):
-    suite = tmp_path / "benchexec.yaml"
-    suite.write_text(yaml.safe_dump({
-        "name": "benchexec", "description": "bench test",
-        "input": {"height": tiny.SPEC.height, "width": tiny.SPEC.width, "channels": tiny.SPEC.channels},
-        "backbone": {"name": tiny.BACKBONE, "params": dict(tiny.BACKBONE_PARAMS)},
-        "sources": [], "targets": [tiny.TARGET], "strategies": ["scratch"],
-        "labels_per_class": [tiny.LABELS_PER_CLASS, "all"], "seeds": 1, "train": dict(tiny.TRAIN),
-    }))
+    suite = _scratch_suite(tmp_path, "benchexec", [tiny.LABELS_PER_CLASS, "all"])
     executors = ExecutorsConfig(str(suite), compilation_cache=os.environ["TBENCH_JAX_CACHE_DIR"])
     out = tmp_path / "bench.json"
     run_bench(BenchConfig(TINY_STEP, GridConfig("unused.yaml"), ScalingConfig("unused.yaml"),

@@ -6,7 +6,7 @@ pretrained sources, no compiled kernels; the prepared datasets are shared, prepa
 one-cell warm-up run) and a new store: what a user's first run of the suite costs. The two
 executors alternate (local, processes, local, ...). The JSON records the medians, the ratio
 local ÷ processes (> 1: processes is faster), ``auto``'s choice for this suite on this machine
-with its reason (``benchmark.executors.choose_executor``), and whether that choice is the faster.
+with its reason (``benchmark.executors.choose_for_grid``), and whether that choice is the faster.
 """
 
 from __future__ import annotations
@@ -36,19 +36,15 @@ class ExecutorsConfig:
 
 def run(config: ExecutorsConfig) -> dict[str, Any]:
     """Alternate the contenders ``repeats`` times; medians, ratio, auto's choice."""
-    import jax
-
     from benchmark.config import load_suite
-    from benchmark.executors import choose_executor
-    from benchmark.executors.processes import usable_cores
-    from benchmark.grid import build_grid, group_by_cell
+    from benchmark.engine.plan import usable_cores
+    from benchmark.executors import choose_for_grid
+    from benchmark.grid import build_grid
 
     if not Path(config.suite).is_file():
         raise UserError(f"suite file {config.suite!r} does not exist; give a suite YAML path", field="--suite")
     grid = build_grid(load_suite(config.suite))
-    cells = len(group_by_cell(grid.runs))
-    auto, why = choose_executor({r.spec.backbone for r in grid.runs}, cells, cores=usable_cores(),
-                                backend=jax.default_backend())
+    auto, why = choose_for_grid(grid)
     trials: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
     with tempfile.TemporaryDirectory(prefix="tbench-bench-executors-") as tmp:
         engine_trial(config.suite, Path(tmp) / "warmup", config.timeout_s, config.compilation_cache,
@@ -57,7 +53,7 @@ def run(config: ExecutorsConfig) -> dict[str, Any]:
             for name in CONTENDERS:
                 trials[name].append(engine_trial(config.suite, Path(tmp) / f"{name}-{r}", config.timeout_s,
                                                  config.compilation_cache, executor=name))
-    out: dict[str, Any] = {"config": {**dataclasses.asdict(config), "runs": len(grid.runs), "cells": cells,
+    out: dict[str, Any] = {"config": {**dataclasses.asdict(config), "runs": len(grid.runs), "cells": len(grid.cells),
                                       "cores": usable_cores(), "suite_name": grid.suite.name}}
     for name, rows in trials.items():
         out[name] = {"trials": rows, "median_wall_s": statistics.median(r["wall_s"] for r in rows)}

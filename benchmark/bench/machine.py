@@ -33,8 +33,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-
-
 def total_memory_bytes() -> int | None:
     try:
         import psutil

@@ -135,14 +135,9 @@ def _auto_executor(grid) -> tuple[str, str]:
     from benchmark.engine.malloc import keep_freed_buffers
 
     keep_freed_buffers()  # before JAX's threads allocate: a local run trains in this process (malloc.py)
-    import jax
+    from benchmark.executors import choose_for_grid
 
-    from benchmark.engine.plan import usable_cores
-    from benchmark.executors import choose_executor
-    from benchmark.grid import group_by_cell
-
-    return choose_executor({r.spec.backbone for r in grid.runs}, len(group_by_cell(grid.runs)),
-                           cores=usable_cores(), backend=jax.default_backend())
+    return choose_for_grid(grid)
 
 
 def _measures(grid, store, args: argparse.Namespace) -> tuple[bool, str | None]:

@@ -39,7 +39,7 @@ def run_cell(spec: CellSpec, seeds: Sequence[int], *, data_dir: str | os.PathLik
     (``benchmark.engine.seed_batch``): the same results to float rounding.
     """
     resolve(spec)
-    enable_compilation_cache()  # before any kernel compiles (JAX decides once per process)
+    enable_compilation_cache()  # before any kernel of the cell compiles, eager ones included
     chosen = choose(jax.default_backend(), plan, model=(spec.backbone, spec.backbone_params))
     data = load_cell_data(spec, data_dir)
     if chosen.batch_seeds and len(set(seeds)) == len(seeds) > 1:

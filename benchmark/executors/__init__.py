@@ -152,6 +152,17 @@ def choose_executor(backbones: set[str], cells: int, *, cores: int, backend: str
                          f"using {cores} cores for small backbones on the CPU")
 
 
+def choose_for_grid(grid: Grid) -> tuple[str, str]:
+    """:func:`choose_executor` for ``grid`` on this process's usable cores and JAX's default
+    backend (this starts JAX in the calling process)."""
+    import jax
+
+    from benchmark.engine.plan import usable_cores
+
+    return choose_executor({r.spec.backbone for r in grid.runs}, len(group_by_cell(grid.runs)),
+                           cores=usable_cores(), backend=jax.default_backend())
+
+
 def make_executor(name: str, *, address: str | None = None, data_dir: str | None = None,
                   workers: int | None = None) -> Executor:
     if name == "local":

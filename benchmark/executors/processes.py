@@ -44,8 +44,6 @@ _ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM
 _JOIN_S = 10.0  # how long shutdown waits for a terminated worker before killing it
 
 
-
-
 class ProcessesExecutor:
     """Runs :func:`benchmark.executors.run_group` in ``workers`` spawned single-threaded processes."""
 
