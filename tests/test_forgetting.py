@@ -29,7 +29,7 @@ def domains(data_dir):
 
 def _measure(source, params, domains, *, kept_head, seed=tiny.SEED, **kw):
     train, test = domains
-    return measure_forgetting(SPEC, seed, source, params, source.model_key, train, test, kept_head=kept_head, **kw)
+    return measure_forgetting(seed, source, params, source.model_key, train, test, kept_head=kept_head, **kw)
 
 
 @pytest.mark.parametrize("kept_head", [True, False])
@@ -62,7 +62,7 @@ def test_kept_head_needs_the_source_classes(source, domains) -> None:
     train, test = domains
     other = (*source.model_key[:2], source.num_classes + 1)
     with pytest.raises(ValueError, match="kept_head needs a head with the source's 10 classes"):
-        measure_forgetting(SPEC, 0, source, source.params, other, train, test, kept_head=True)
+        measure_forgetting(0, source, source.params, other, train, test, kept_head=True)
 
 
 def test_ridge_probe_separates_linearly_separable_classes() -> None:

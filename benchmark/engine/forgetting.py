@@ -18,7 +18,7 @@ the source model before transfer, and the transferred backbone after it.
 The same recipe on the same images and parameters gives the same number to the bit, so an
 unchanged backbone forgets exactly 0 (``tests/test_forgetting.py``). A LeNet-16 costs about a
 second per call on 2 CPU cores (two feature passes over ≤ 4,000 images and a D×D solve);
-"before" is remembered per source model within a process.
+"before" is remembered on the source model (``SourceModel.evaluations``) within a process.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from benchmark.engine.pretrain import SourceModel, cache_key
+from benchmark.engine.pretrain import SourceModel
 from benchmark.engine.train import apply_batched
 
 MAX_TRAIN = 2000
@@ -36,17 +36,13 @@ MAX_TEST = 2000
 RIDGE = 1e-3
 KEPT_HEAD, LINEAR_PROBE = "kept head", "linear probe"
 
-_before: dict[tuple, float] = {}
 
-
-def measure_forgetting(spec: Any, seed: int, source: SourceModel, params: dict, model_key: tuple,
+def measure_forgetting(seed: int, source: SourceModel, params: dict, model_key: tuple,
                        source_train: Any, source_test: Any, *, kept_head: bool = False,
                        max_train: int = MAX_TRAIN, max_test: int = MAX_TEST) -> dict[str, Any]:
     """Source-test accuracy before and after transfer, and their difference.
 
-    spec: the run's cell spec (``source``, ``input_spec``, ``backbone``, ``backbone_params``,
-        ``pretrain``: identifies the source model, to remember "before").
-    source: the pretrained source model; params: the trained target model's params (``model``
+    source: the pretrained source model (it remembers its "before" in ``source.evaluations``); params: the trained target model's params (``model``
         tree, the transferred backbone + its head); model_key: the target model's key.
     source_train / source_test: the source domains (``images uint8[N, H, W, C]``, ``labels``).
     kept_head: score through each model's own head (it must have the source's classes)
@@ -63,11 +59,11 @@ def measure_forgetting(spec: Any, seed: int, source: SourceModel, params: dict, 
     sets = (np.asarray(source_train.images)[train_idx], np.asarray(source_train.labels, np.int64)[train_idx],
             np.asarray(source_test.images)[test_idx], np.asarray(source_test.labels, np.int64)[test_idx])
     score = _head_accuracy if kept_head else _probe_accuracy
-    memo = (cache_key(spec.source, spec.input_spec, spec.backbone, dict(spec.backbone_params),
-                      dict(spec.pretrain), int(seed)), int(seed), kept_head, max_train, max_test)
-    if memo not in _before:
-        _before[memo] = score(source.model_key, source.params, *sets)
-    before = _before[memo]
+    memo = ("forgetting before", int(seed), kept_head, max_train, max_test,
+            len(source_train.labels), len(source_test.labels))
+    if memo not in source.evaluations:
+        source.evaluations[memo] = score(source.model_key, source.params, *sets)
+    before = source.evaluations[memo]
     after = score(model_key, params, *sets)
     return {"source_acc_before": before, "source_acc_after": after, "forgetting": before - after,
             "forgetting_probe": KEPT_HEAD if kept_head else LINEAR_PROBE, "forgetting_n_test": int(test_idx.size)}

@@ -62,9 +62,10 @@ class SourceModel:
     diverged_reason: str | None = None
     pretrained_weights: str | None = None
     """SHA-256 of the converted weights when the source is pretrained outside the suite."""
-    own_accuracy: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
-    """(held-out split size, seed, source name) -> (accuracy, p) of this model on its own task,
-    filled by ``engine.run``: one evaluation per source model, not one per run."""
+    evaluations: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    """Scores of this model that every run from it shares, computed once per model and process:
+    its accuracy on its own task (``engine.run``) and its "before" for forgetting
+    (``engine.forgetting``), each under a key naming what was measured."""
 
 
 _memory: dict[str, SourceModel] = {}

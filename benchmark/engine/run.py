@@ -196,7 +196,7 @@ def run_seed(spec: CellSpec, seed: int, data: CellData, *, plan: Plan,
                                                   np.asarray(data.source_test.labels)[idx])
 
     if source is not None and data.source_train is not None and data.source_test is not None:
-        extras.update(measure_forgetting(spec, seed, source, fit.params["model"], model_key,
+        extras.update(measure_forgetting(seed, source, fit.params["model"], model_key,
                                          data.source_train, data.source_test,
                                          kept_head=shared and strategy.keeps_source_head))
     if strategy.records_domain_gap:
@@ -250,15 +250,15 @@ def _check_source(source: SourceModel, name: str, source_test: Any, seed: int, e
     k = int(source.num_classes)
     ops = parse_name(name).label_ops
     random_by_design = labels_random_by_design(ops, k)
-    memo = (len(source_test.labels), int(seed), name)
-    if memo not in source.own_accuracy:  # every strategy of a cell shares the seed's source model
+    memo = ("own task", len(source_test.labels), int(seed), name)
+    if memo not in source.evaluations:  # every strategy of a cell shares the seed's source model
         labels = np.asarray(source_test.labels)[idx]
         for op, value in ops:
             if op == "label_permutation":
                 labels = label_permutation(labels, k, int(value))
         acc = _accuracy(source.model_key, source.params, np.asarray(source_test.images)[idx], labels)
-        source.own_accuracy[memo] = (acc, above_chance_p(acc, int(idx.size), k))
-    acc, p = source.own_accuracy[memo]
+        source.evaluations[memo] = (acc, above_chance_p(acc, int(idx.size), k))
+    acc, p = source.evaluations[memo]
     extras.update(source_accuracy=acc, source_n_test=int(idx.size), source_above_chance_p=p)
     if random_by_design:
         extras["source_check"] = "not judged: the source's train labels are random by design"
